@@ -1,0 +1,123 @@
+/**
+ * `buildApp(config)`: a Fastify instance with everything registered. It never
+ * listens and never touches `process`; `main.ts` does that.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { pino, type DestinationStream } from 'pino'
+import type { Dispatcher } from 'undici'
+import type { AccountConfig, Config } from './config-schema.js'
+import { adminRoutes, type Lifecycle } from './admin.js'
+import { ProxyError, errorBody, ERROR_HEADER, type ErrorCode } from './errors.js'
+import { loggerOptions, serializeError } from './logging.js'
+import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
+import { isAcceptableTarget } from './request-target.js'
+import { sendError } from './reply-error.js'
+import { Signer } from './signing/signer.js'
+import { createDispatcher } from './upstream.js'
+
+export interface BuildAppOptions {
+  /** Where log lines go. Default stdout. */
+  readonly logStream?: DestinationStream
+  /** Wall clock for signing, in epoch ms. Default `Date.now`. */
+  readonly now?: () => number
+  /** The upstream connection pool. Default: one built from `config.upstream`. */
+  readonly dispatcher?: Dispatcher
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Draining state shared with `main.ts`'s signal handling. */
+    lifecycle: Lifecycle
+    signer: Signer
+  }
+}
+
+/** A caller's `x-request-id` is kept when it is short and plain; otherwise a new one is made. */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const logger: FastifyBaseLogger = pino(loggerOptions(config.logLevel), options.logStream)
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    requestIdLogLabel: 'reqId',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.bodyLimit,
+    requestTimeout: config.inbound.requestTimeoutMs,
+    keepAliveTimeout: config.inbound.keepAliveTimeoutMs,
+    http: { maxHeaderSize: config.inbound.maxHeaderSize },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
+      const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE'
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PAVE_PROXY_REQUEST_TIMEOUT'
+          : 'PAVE_PROXY_REQUEST_BAD'
+      logger.info({ code, parserError: error.code }, 'refused a malformed request')
+      if (socket.writable) {
+        const body = errorBody(code)
+        const status = code === 'PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE' ? '431 Request Header Fields Too Large'
+          : code === 'PAVE_PROXY_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+          `${ERROR_HEADER}: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      } else {
+        socket.destroy()
+      }
+    }
+  })
+  app.server.headersTimeout = config.inbound.headersTimeoutMs
+
+  let accounts: readonly AccountConfig[] = config.accounts
+  const signer = new Signer({ ...config.signing, ...(options.now !== undefined ? { now: options.now } : {}) })
+  const dispatcher = options.dispatcher ?? createDispatcher(config.upstream)
+  app.decorate('lifecycle', { draining: false })
+  app.decorate('signer', signer)
+  app.addHook('onClose', async () => {
+    if (options.dispatcher === undefined) await dispatcher.close()
+  })
+
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id)
+    if (!isAcceptableTarget(request.raw.url ?? '')) {
+      sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
+      return
+    }
+    done()
+  })
+
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({
+      method: request.method,
+      url: request.raw.url,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      account: request.routeOptions.config.account,
+      error: reply.getHeader(ERROR_HEADER)
+    }, 'request completed')
+    done()
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    let code: ErrorCode
+    if (error instanceof ProxyError) code = error.code
+    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') code = 'PAVE_PROXY_REQUEST_TOO_LARGE'
+    else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) code = 'PAVE_PROXY_REQUEST_BAD'
+    else {
+      code = 'PAVE_PROXY_INTERNAL'
+      request.log.error({ err: serializeError(error) }, 'request failed inside the proxy')
+    }
+    sendError(reply, code)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, PROXIED_METHODS.includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
+  })
+
+  await app.register(adminRoutes, { lifecycle: app.lifecycle })
+  await app.register(proxyRoutes, { config, accounts: () => accounts, signer, dispatcher })
+  return app
+}

@@ -1,0 +1,255 @@
+/**
+ * The shape of pave-proxy's configuration, its defaults, and the table that maps
+ * each setting to its environment variable and command-line flag.
+ *
+ * The YAML file uses the same keys as {@link Config} (camelCase, nested).
+ */
+
+/** One PAVE account the proxy signs for. */
+export interface AccountConfig {
+  /** A short name for logs and metrics, unique across accounts. */
+  readonly name: string
+  /** Path prefix served by this account (`/` is the default account; `/test` serves `/test/v1/...`). */
+  readonly prefix: string
+  /** PAVE's primary account name, the `<username>` of the token message. */
+  readonly username: string
+  /** The account's `API-Key`. */
+  readonly apiKey: string
+  /** The API secret (the HMAC key). Never logged, never printed. */
+  readonly apiSecret: string
+  /** Where the secret was read from, when it came from a file (watched for rotation). */
+  readonly apiSecretFile?: string | undefined
+}
+
+export interface UpstreamConfig {
+  /** Origin of the PAVE API. Default {@link DEFAULT_UPSTREAM_URL}. */
+  readonly url: string
+  /** Longest wait for a TCP+TLS connection to the upstream. Default 5000 ms. */
+  readonly connectTimeoutMs: number
+  /** Longest wait for the upstream's response headers. Default 30000 ms. */
+  readonly timeoutMs: number
+  /** Longest silence inside a response body. Default 60000 ms. */
+  readonly idleTimeoutMs: number
+  /** Most connections kept open to the upstream. Default 128. */
+  readonly connections: number
+  /** How long an idle pooled connection is kept. Default 4000 ms (below common 5 s server timeouts). */
+  readonly keepAliveTimeoutMs: number
+  /** PEM file of extra CA certificates trusted for the upstream (a private CA). Default none. */
+  readonly caFile?: string | undefined
+}
+
+export interface SigningConfig {
+  /** How long PAVE accepts a token after its timestamp. Default 300 s. */
+  readonly tokenLifetimeSeconds: number
+  /** A token is renewed this long before it would expire. Default 60 s. */
+  readonly refreshMarginSeconds: number
+}
+
+export interface ShutdownConfig {
+  /** After SIGTERM, keep serving this long with `/readyz` answering 503. Default 5000 ms. */
+  readonly delayMs: number
+  /** Then wait at most this long for in-flight requests to finish. Default 30000 ms. */
+  readonly timeoutMs: number
+}
+
+export interface InboundConfig {
+  /** Longest time a caller may take to send the request headers. Default 10000 ms. */
+  readonly headersTimeoutMs: number
+  /** Longest time a caller may take to send a whole request, body included. Default 300000 ms. */
+  readonly requestTimeoutMs: number
+  /** How long an idle caller connection is kept open. Default 72000 ms. */
+  readonly keepAliveTimeoutMs: number
+  /** Largest request line plus headers, in bytes (larger: 431). Default 16384. */
+  readonly maxHeaderSize: number
+}
+
+/** The validated, frozen configuration that everything inside the proxy trusts. */
+export interface Config {
+  /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
+  readonly host: string
+  /** Listen port. Default 8080. */
+  readonly port: number
+  /** pino level: fatal, error, warn, info, debug, trace or silent. Default `info`. */
+  readonly logLevel: string
+  /** Largest request body accepted, in bytes (larger: 413). Default 52428800 (50 MiB). */
+  readonly bodyLimit: number
+  readonly upstream: UpstreamConfig
+  readonly signing: SigningConfig
+  readonly shutdown: ShutdownConfig
+  readonly inbound: InboundConfig
+  readonly accounts: readonly AccountConfig[]
+  /** The YAML file this configuration was read from, if any. */
+  readonly configFile?: string | undefined
+}
+
+export const DEFAULT_UPSTREAM_URL = 'https://openapi.paveapi.com'
+export const DEFAULT_HOST = '127.0.0.1'
+export const DEFAULT_PORT = 8080
+export const DEFAULT_LOG_LEVEL = 'info'
+export const DEFAULT_BODY_LIMIT = 52_428_800
+export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000
+export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 60_000
+export const DEFAULT_UPSTREAM_CONNECTIONS = 128
+export const DEFAULT_UPSTREAM_KEEP_ALIVE_TIMEOUT_MS = 4_000
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300
+export const DEFAULT_REFRESH_MARGIN_SECONDS = 60
+export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
+export const DEFAULT_INBOUND_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_INBOUND_REQUEST_TIMEOUT_MS = 300_000
+export const DEFAULT_INBOUND_KEEP_ALIVE_TIMEOUT_MS = 72_000
+export const DEFAULT_INBOUND_MAX_HEADER_SIZE = 16_384
+/** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
+export const DEFAULT_ACCOUNT_NAME = 'default'
+export const DEFAULT_ACCOUNT_PREFIX = '/'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Everything but the accounts, as the defaults the other layers override. */
+export function defaultSettings (): Record<string, unknown> {
+  return {
+    host: DEFAULT_HOST,
+    port: DEFAULT_PORT,
+    logLevel: DEFAULT_LOG_LEVEL,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    upstream: {
+      url: DEFAULT_UPSTREAM_URL,
+      connectTimeoutMs: DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
+      timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+      idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+      connections: DEFAULT_UPSTREAM_CONNECTIONS,
+      keepAliveTimeoutMs: DEFAULT_UPSTREAM_KEEP_ALIVE_TIMEOUT_MS
+    },
+    signing: {
+      tokenLifetimeSeconds: DEFAULT_TOKEN_LIFETIME_SECONDS,
+      refreshMarginSeconds: DEFAULT_REFRESH_MARGIN_SECONDS
+    },
+    shutdown: {
+      delayMs: DEFAULT_SHUTDOWN_DELAY_MS,
+      timeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS
+    },
+    inbound: {
+      headersTimeoutMs: DEFAULT_INBOUND_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: DEFAULT_INBOUND_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: DEFAULT_INBOUND_KEEP_ALIVE_TIMEOUT_MS,
+      maxHeaderSize: DEFAULT_INBOUND_MAX_HEADER_SIZE
+    }
+  }
+}
+
+/** A setting that the environment and the command line can also set. */
+export interface SettingSource {
+  /** Dotted path in {@link Config} and in the YAML file. */
+  readonly path: string
+  /** Environment variable name. */
+  readonly env: string
+  /** Command-line flag (without `--`), when there is one. */
+  readonly flag?: string
+  readonly type: 'string' | 'integer'
+}
+
+/** Every scalar setting with an environment name (accounts are handled apart). */
+export const SETTING_SOURCES: readonly SettingSource[] = [
+  { path: 'host', env: 'HOST', flag: 'host', type: 'string' },
+  { path: 'port', env: 'PORT', flag: 'port', type: 'integer' },
+  { path: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', type: 'string' },
+  { path: 'bodyLimit', env: 'PAVE_PROXY_BODY_LIMIT', flag: 'body-limit', type: 'integer' },
+  { path: 'upstream.url', env: 'PAVE_UPSTREAM_URL', flag: 'upstream-url', type: 'string' },
+  { path: 'upstream.connectTimeoutMs', env: 'PAVE_UPSTREAM_CONNECT_TIMEOUT_MS', type: 'integer' },
+  { path: 'upstream.timeoutMs', env: 'PAVE_UPSTREAM_TIMEOUT_MS', type: 'integer' },
+  { path: 'upstream.idleTimeoutMs', env: 'PAVE_UPSTREAM_IDLE_TIMEOUT_MS', type: 'integer' },
+  { path: 'upstream.connections', env: 'PAVE_UPSTREAM_CONNECTIONS', type: 'integer' },
+  { path: 'upstream.caFile', env: 'PAVE_UPSTREAM_CA_FILE', type: 'string' },
+  { path: 'signing.tokenLifetimeSeconds', env: 'PAVE_TOKEN_LIFETIME_SECONDS', type: 'integer' },
+  { path: 'signing.refreshMarginSeconds', env: 'PAVE_TOKEN_REFRESH_MARGIN_SECONDS', type: 'integer' },
+  { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
+  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
+]
+
+/** Environment names of the default account's credentials. */
+export const ACCOUNT_ENV = {
+  username: 'PAVE_USERNAME',
+  apiKey: 'PAVE_API_KEY',
+  apiSecret: 'PAVE_API_SECRET',
+  apiSecretFile: 'PAVE_API_SECRET_FILE'
+} as const
+
+/** The environment variable naming the YAML configuration file. */
+export const CONFIG_FILE_ENV = 'PAVE_PROXY_CONFIG'
+
+/** Every environment variable pave-proxy reads. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.freeze([
+  CONFIG_FILE_ENV,
+  ...Object.values(ACCOUNT_ENV),
+  ...SETTING_SOURCES.map((s) => s.env)
+])
+
+const ms = { type: 'integer', minimum: 1, maximum: 86_400_000 }
+const msOrZero = { type: 'integer', minimum: 0, maximum: 86_400_000 }
+const nonEmpty = { type: 'string', minLength: 1 }
+
+/** JSON schema of the merged configuration (after defaults, file, environment and flags). */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'accounts'],
+  properties: {
+    host: nonEmpty,
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    logLevel: { enum: LOG_LEVELS },
+    bodyLimit: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        url: nonEmpty,
+        connectTimeoutMs: ms,
+        timeoutMs: ms,
+        idleTimeoutMs: ms,
+        connections: { type: 'integer', minimum: 1, maximum: 65536 },
+        keepAliveTimeoutMs: ms,
+        caFile: nonEmpty
+      }
+    },
+    signing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        tokenLifetimeSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
+        refreshMarginSeconds: { type: 'integer', minimum: 1, maximum: 86_400 }
+      }
+    },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { delayMs: msOrZero, timeoutMs: msOrZero }
+    },
+    inbound: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        headersTimeoutMs: ms,
+        requestTimeoutMs: msOrZero,
+        keepAliveTimeoutMs: ms,
+        maxHeaderSize: { type: 'integer', minimum: 1024, maximum: 1_048_576 }
+      }
+    },
+    accounts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'prefix', 'username', 'apiKey'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' },
+          prefix: { type: 'string', pattern: '^/([A-Za-z0-9_~-][A-Za-z0-9_.~-]*(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*)?$' },
+          username: nonEmpty,
+          apiKey: nonEmpty,
+          apiSecret: nonEmpty,
+          apiSecretFile: nonEmpty
+        }
+      }
+    }
+  }
+} as const

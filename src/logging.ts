@@ -1,0 +1,30 @@
+/**
+ * pino options for the proxy: JSON lines, one access line per request, and
+ * redaction of every place a credential could appear, at every level.
+ */
+import type { LoggerOptions } from 'pino'
+
+/** What replaces a redacted value. */
+export const REDACTED = '[redacted]'
+
+/** Paths pino censors wherever they appear in a log object. */
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["api-token"]', 'req.headers["api-key"]',
+  'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]', 'headers["api-key"]',
+  'apiSecret', '*.apiSecret', 'accounts[*].apiSecret', '*.accounts[*].apiSecret', 'secret', '*.secret', 'token', '*.token'
+]
+
+export function loggerOptions (level: string): LoggerOptions {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+    // Errors are logged by code and message only: a stack or an attached object could carry internals.
+    serializers: { err: serializeError }
+  }
+}
+
+export function serializeError (error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) }
+  const code = (error as NodeJS.ErrnoException).code
+  return { type: error.name, message: error.message, ...(code !== undefined ? { code } : {}) }
+}

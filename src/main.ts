@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The pave-proxy process: command line, configuration, listen, signals, exit codes.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+import { readFileSync } from 'node:fs'
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { USAGE, UsageError, parseCommandLine, type CommandLine } from './cli.js'
+import { serializeError } from './logging.js'
+import type { Config } from './config-schema.js'
+
+const EXIT_USAGE = 2
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function fail (message: string): never {
+  process.stderr.write(`pave-proxy: ${message}\n`)
+  process.exit(EXIT_USAGE)
+}
+
+async function main (): Promise<void> {
+  let commandLine: CommandLine
+  try {
+    commandLine = parseCommandLine(process.argv.slice(2))
+  } catch (error) {
+    if (error instanceof UsageError) fail(`${error.message}\n\n${USAGE}`)
+    throw error
+  }
+  if (commandLine.help) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  if (commandLine.version) {
+    process.stdout.write(version() + '\n')
+    return
+  }
+
+  let config: Config
+  try {
+    config = loadConfig({ env: process.env, argv: commandLine })
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message)
+    throw error
+  }
+  if (commandLine.checkConfig) {
+    process.stdout.write(`configuration is valid: ${config.accounts.map((a) => `${a.name} (${a.prefix})`).join(', ')} → ${config.upstream.url}\n`)
+    return
+  }
+  if (commandLine.command === 'check') {
+    const { runCheck } = await import('./check.js')
+    process.exitCode = await runCheck(config, process.stdout)
+    return
+  }
+  await serve(config)
+}
+
+async function serve (config: Config): Promise<void> {
+  const app = await buildApp(config)
+  const log = app.log
+
+  closeWithGrace({
+    // The whole drain is bounded here too, in case closing itself stalls.
+    delay: config.shutdown.delayMs + config.shutdown.timeoutMs + 5_000,
+    logger: { error: (value: unknown) => log.error({ err: serializeError(value) }, 'shutdown') },
+    onSecondSignal: (signal: string) => {
+      log.warn({ signal }, 'second signal: exiting at once')
+      process.exit(1)
+    }
+  }, async ({ signal, err }) => {
+    if (err !== undefined) log.fatal({ err: serializeError(err) }, 'uncaught error: shutting down')
+    log.info({ signal, delayMs: config.shutdown.delayMs }, 'draining: /readyz now answers 503')
+    app.lifecycle.draining = true
+    if (err === undefined && config.shutdown.delayMs > 0) await sleep(config.shutdown.delayMs)
+    log.info({ timeoutMs: config.shutdown.timeoutMs }, 'closing the listener; waiting for in-flight requests')
+    const closed = app.close().then(() => true)
+    const finished = await Promise.race([closed, sleep(config.shutdown.timeoutMs).then(() => false)])
+    if (!finished) {
+      log.warn('shutdown timeout reached: closing the remaining connections')
+      app.server.closeAllConnections()
+      await closed
+    }
+    log.info('stopped')
+  })
+
+  await app.listen({ host: config.host, port: config.port })
+  log.info({ accounts: config.accounts.map((a) => ({ name: a.name, prefix: a.prefix })), upstream: config.upstream.url, version: version() }, 'pave-proxy ready')
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`pave-proxy: ${serializeError(error).message as string}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,107 @@
+/**
+ * A real HTTP upstream for tests: verifies PAVE signatures the way PAVE documents
+ * them, records exactly what it received, and answers with a handler of the test's.
+ */
+import { createServer, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { timingSafeEqual } from 'node:crypto'
+import { computeToken, parseTimestamp } from '../../src/signing/pave-token.js'
+
+export interface TestAccount { username: string, apiKey: string, secret: string }
+
+export interface ReceivedRequest {
+  method: string
+  /** The request target exactly as it arrived on the wire. */
+  url: string
+  headers: IncomingHttpHeaders
+  rawHeaders: string[]
+  body: Buffer
+  /** Whether the signature verified, and for which username. */
+  signedBy: string | undefined
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, received: ReceivedRequest) => void
+
+export interface TestUpstream {
+  url: string
+  port: number
+  received: ReceivedRequest[]
+  server: Server
+  close: () => Promise<void>
+}
+
+export const FORBIDDEN_BODY = '{"message": "Unable to validate the request, please recheck your API-Key and API-Token."}'
+
+/** Verifies the three PAVE headers; returns the username that signed, or undefined. */
+export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAccount[], now: number, lifetimeMs = 300_000): string | undefined {
+  const key = headers['api-key']
+  const timestamp = headers['api-timestamp']
+  const token = headers['api-token']
+  if (typeof key !== 'string' || typeof timestamp !== 'string' || typeof token !== 'string') return undefined
+  const account = accounts.find((a) => a.apiKey === key)
+  const at = parseTimestamp(timestamp)
+  if (account === undefined || at === undefined || Math.abs(now - at) > lifetimeMs) return undefined
+  const expected = Buffer.from(computeToken(account, timestamp))
+  const given = Buffer.from(token)
+  return expected.length === given.length && timingSafeEqual(expected, given) ? account.username : undefined
+}
+
+/** A handler answering 403 with PAVE's body when unsigned, else JSON echoing what arrived. */
+export const echoHandler: Handler = (_req, res, received) => {
+  if (received.signedBy === undefined) {
+    res.writeHead(403, { 'content-type': 'application/json' }).end(FORBIDDEN_BODY)
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.end(JSON.stringify({ method: received.method, url: received.url, signedBy: received.signedBy, bytes: received.body.length }))
+}
+
+export interface UpstreamOptions {
+  accounts?: TestAccount[]
+  handler?: Handler
+  /** Read the body before calling the handler (default true). */
+  bufferBody?: boolean
+  now?: () => number
+}
+
+export const ACCOUNT: TestAccount = { username: 'test-user', apiKey: 'test-key-not-real', secret: 'test-secret-not-real-0123456789' }
+
+export async function startUpstream (options: UpstreamOptions = {}): Promise<TestUpstream> {
+  const accounts = options.accounts ?? [ACCOUNT]
+  const handler = options.handler ?? echoHandler
+  const now = options.now ?? Date.now
+  const received: ReceivedRequest[] = []
+  const server = createServer((req, res) => {
+    const record: ReceivedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.alloc(0),
+      signedBy: verifySignature(req.headers, accounts, now())
+    }
+    received.push(record)
+    if (options.bufferBody === false) {
+      handler(req, res, record)
+      return
+    }
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      record.body = Buffer.concat(chunks)
+      handler(req, res, record)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    server,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
