@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { pino, type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { AccountConfig, Config } from './config-schema.js'
+import { AccessLog } from './access-log.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
 import { ProxyError, errorBody, ERROR_HEADER, type ErrorCode } from './errors.js'
 import { loggerOptions, serializeError } from './logging.js'
@@ -41,8 +42,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const logger: FastifyBaseLogger = pino(loggerOptions(config.logLevel), options.logStream)
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
-    requestIdLogLabel: 'reqId',
+    logController: new AccessLog(),
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
@@ -86,18 +86,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
       return
     }
-    done()
-  })
-
-  app.addHook('onResponse', (request, reply, done) => {
-    request.log.info({
-      method: request.method,
-      url: request.raw.url,
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      account: request.routeOptions.config.account,
-      error: reply.getHeader(ERROR_HEADER)
-    }, 'request completed')
     done()
   })
 

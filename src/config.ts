@@ -248,10 +248,8 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     problems.push(`${labelOf('/signing/refreshMarginSeconds', labels)} must be at most half of ${labelOf('/signing/tokenLifetimeSeconds', labels)}`)
   }
 
+  // Never empty: without accounts in the file, the environment's default account is required.
   const accounts = (raw.accounts as unknown[]).filter(isObject) as Raw[]
-  if (accounts.length === 0) {
-    problems.push(`no PAVE account is configured: set ${ACCOUNT_ENV.username}, ${ACCOUNT_ENV.apiKey} and ${ACCOUNT_ENV.apiSecret} (or ${ACCOUNT_ENV.apiSecretFile}), or list accounts in the config file`)
-  }
   const seenNames = new Set<unknown>()
   const seenPrefixes = new Map<unknown, unknown>()
   for (const account of accounts) {
