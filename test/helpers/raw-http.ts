@@ -14,7 +14,8 @@ export interface RawAnswer {
   closed: boolean
 }
 
-export function rawRequest (port: number, text: string | Buffer, timeoutMs = 5_000): Promise<RawAnswer> {
+/** With `untilClose`, waits for the server to close the connection (or the timeout) rather than for one response. */
+export function rawRequest (port: number, text: string | Buffer, timeoutMs = 5_000, untilClose = false): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(text))
     let received = ''
@@ -29,7 +30,7 @@ export function rawRequest (port: number, text: string | Buffer, timeoutMs = 5_0
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1')
       const headEnd = received.indexOf('\r\n\r\n')
-      if (headEnd === -1) return
+      if (headEnd === -1 || untilClose) return
       const head = received.slice(0, headEnd)
       const body = received.slice(headEnd + 4)
       const length = /\r\ncontent-length: *(\d+)/i.exec(head)
