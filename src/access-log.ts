@@ -1,50 +1,26 @@
 /**
- * One access line per request, written by Fastify's own log controller hook when
- * the response has finished (no extra per-request hook). Fastify's default
- * "incoming request"/"request completed" pair is replaced by this single line.
+ * One access line and the request metrics per request, written when the
+ * response closes (finished or aborted). Fastify's default "incoming request" /
+ * "request completed" pair is switched off through its log controller.
  */
 import type { Socket } from 'node:net'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { ERROR_HEADER } from './errors.js'
 import { serializeError } from './logging.js'
+import { statusClass, type Metrics } from './metrics.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
 type CountedSocket = Socket & { [kBytesWritten]?: number, [kBytesRead]?: number }
 
-export class AccessLog extends LogController {
+/** Silences Fastify's own per-request lines; errors are still logged, without stacks. */
+export class QuietLogController extends LogController {
   constructor () {
     super({ requestIdLogLabel: 'reqId' })
   }
 
   override incomingRequest (): void {}
-
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    // Bytes on the wire since the previous request on this connection, headers included.
-    const socket = request.raw.socket as CountedSocket | null
-    let bytesIn: number | undefined
-    let bytesOut: number | undefined
-    if (socket !== null) {
-      bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
-      bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
-      socket[kBytesRead] = socket.bytesRead
-      socket[kBytesWritten] = socket.bytesWritten
-    }
-    const line = {
-      method: request.method,
-      url: request.raw.url,
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      bytesIn,
-      bytesOut,
-      account: request.routeOptions.config.account,
-      error: reply.getHeader(ERROR_HEADER),
-      ...(error != null ? { err: serializeError(error) } : {})
-    }
-    if (error != null) request.log.warn(line, 'request completed with an error')
-    else request.log.info(line, 'request completed')
-  }
-
+  override requestCompleted (): void {}
   override defaultErrorLog (error: Error, request: FastifyRequest): void {
     request.log.error({ err: serializeError(error) }, 'unhandled error')
   }
@@ -52,4 +28,43 @@ export class AccessLog extends LogController {
   override streamError (error: Error, request: FastifyRequest): void {
     request.log.info({ err: serializeError(error) }, 'response stream ended early')
   }
+}
+
+/** Starts tracking a request: in-flight gauge now, access line and counters on close. */
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+  metrics.inFlight.inc()
+  reply.raw.once('close', () => {
+    metrics.inFlight.dec()
+    logAccess(request, reply, metrics)
+  })
+}
+
+function logAccess (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+  // Bytes on the wire since the previous request on this connection, headers included.
+  const socket = request.raw.socket as CountedSocket | null
+  let bytesIn: number | undefined
+  let bytesOut: number | undefined
+  /* c8 ignore next -- Node keeps req.socket set for the life of the request */
+  if (socket !== null) {
+    bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
+    bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
+    socket[kBytesRead] = socket.bytesRead
+    socket[kBytesWritten] = socket.bytesWritten
+  }
+  const completed = reply.raw.writableFinished
+  const account = request.routeOptions.config.account ?? ''
+  const error = reply.getHeader(ERROR_HEADER) as string | undefined
+  metrics.requests.inc({ account, method: request.method, status_class: completed ? statusClass(reply.statusCode) : 'aborted' })
+  if (error !== undefined) metrics.errors.inc({ code: error })
+  request.log.info({
+    method: request.method,
+    url: request.raw.url,
+    status: reply.statusCode,
+    durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    bytesIn,
+    bytesOut,
+    account: account === '' ? undefined : account,
+    error,
+    ...(completed ? {} : { aborted: true })
+  }, 'request completed')
 }

@@ -1,8 +1,10 @@
 /**
- * The proxy's own endpoints: `/healthz` (the process is alive) and `/readyz`
- * (configured, listening, not draining). Neither depends on PAVE being reachable.
+ * The proxy's own endpoints: `/healthz` (the process is alive), `/readyz`
+ * (configured, listening, not draining) and `/metrics` (Prometheus text).
+ * None depends on PAVE being reachable; none is ever forwarded.
  */
 import type { FastifyInstance } from 'fastify'
+import type { Metrics } from './metrics.js'
 
 /** Mutable process state the admin endpoints report. */
 export interface Lifecycle {
@@ -10,8 +12,8 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle }): Promise<void> {
-  const { lifecycle } = options
+export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle, metrics: Metrics }): Promise<void> {
+  const { lifecycle, metrics } = options
   app.get('/healthz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
@@ -20,5 +22,10 @@ export async function adminRoutes (app: FastifyInstance, options: { lifecycle: L
     void reply.header('cache-control', 'no-store')
     if (lifecycle.draining) return await reply.code(503).send({ status: 'draining' })
     return { status: 'ready' }
+  })
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics()
+    void reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store')
+    return text
   })
 }

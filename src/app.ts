@@ -8,7 +8,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { pino, type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { AccountConfig, Config } from './config-schema.js'
-import { AccessLog } from './access-log.js'
+import { QuietLogController, trackRequest } from './access-log.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
 import { ProxyError, errorBody, ERROR_HEADER, type ErrorCode } from './errors.js'
 import { loggerOptions, serializeError } from './logging.js'
@@ -32,6 +33,7 @@ declare module 'fastify' {
     /** Draining state shared with `main.ts`'s signal handling. */
     lifecycle: Lifecycle
     signer: Signer
+    metrics: Metrics
   }
 }
 
@@ -42,7 +44,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const logger: FastifyBaseLogger = pino(loggerOptions(config.logLevel), options.logStream)
   const app = Fastify({
     loggerInstance: logger,
-    logController: new AccessLog(),
+    logController: new QuietLogController(),
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
@@ -72,15 +74,22 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
   let accounts: readonly AccountConfig[] = config.accounts
-  const signer = new Signer({ ...config.signing, ...(options.now !== undefined ? { now: options.now } : {}) })
+  const metrics = createMetrics()
+  const signer = new Signer({
+    ...config.signing,
+    ...(options.now !== undefined ? { now: options.now } : {}),
+    onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
+  })
   const dispatcher = options.dispatcher ?? createDispatcher(config.upstream)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
+  app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     if (options.dispatcher === undefined) await dispatcher.close()
   })
 
   app.addHook('onRequest', (request, reply, done) => {
+    trackRequest(request, reply, metrics)
     void reply.header('x-request-id', request.id)
     if (!isAcceptableTarget(request.raw.url ?? '')) {
       sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
@@ -105,7 +114,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     sendError(reply, PROXIED_METHODS.includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
-  await app.register(adminRoutes, { lifecycle: app.lifecycle })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics })
   await app.register(proxyRoutes, { config, accounts: () => accounts, signer, dispatcher })
   return app
 }

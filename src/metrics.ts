@@ -1,0 +1,56 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app so tests and several
+ * apps in one process never share counters. Every metric is documented in the README.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface Metrics {
+  readonly registry: Registry
+  /** Requests answered, by account, method and status class (2xx…5xx, or `aborted`). */
+  readonly requests: Counter<'account' | 'method' | 'status_class'>
+  /** Time from sending the request upstream to its response headers, by account. */
+  readonly upstreamDuration: Histogram<'account'>
+  /** Errors the proxy answered with itself, by code. */
+  readonly errors: Counter<'code'>
+  /** Requests being handled now. */
+  readonly inFlight: Gauge
+  /** New tokens minted, by account. */
+  readonly tokenRenewals: Counter<'account'>
+  /** Learned offset of the upstream's clock from the local clock. */
+  readonly clockOffset: Gauge
+  /** Configuration reloads, by result (`applied`, `rejected`). */
+  readonly reloads: Counter<'result'>
+  /** Requests re-signed and sent again after a 403 because the clock offset moved. */
+  readonly resigned: Counter<'account'>
+  /** Requests retried after a connection failure before any byte was sent. */
+  readonly retries: Counter<'account'>
+}
+
+export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry()
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+  return {
+    registry,
+    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method and status class.', labelNames: ['account', 'method', 'status_class'], registers }),
+    upstreamDuration: new Histogram({
+      name: 'pave_proxy_upstream_duration_seconds',
+      help: 'Time from sending a request to PAVE to receiving its response headers.',
+      labelNames: ['account'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    }),
+    errors: new Counter({ name: 'pave_proxy_errors_total', help: 'Errors answered by the proxy itself, by code.', labelNames: ['code'], registers }),
+    inFlight: new Gauge({ name: 'pave_proxy_requests_in_flight', help: 'Requests being handled now.', registers }),
+    tokenRenewals: new Counter({ name: 'pave_proxy_token_renewals_total', help: 'New PAVE tokens minted, by account.', labelNames: ['account'], registers }),
+    clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
+    reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
+    resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
+    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers })
+  }
+}
+
+/** `2xx`, `4xx`… for a status code. */
+export function statusClass (status: number): string {
+  return `${Math.floor(status / 100)}xx`
+}
