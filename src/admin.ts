@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Metrics } from './metrics.js'
+import type { ClockSkew } from './signing/clock-skew.js'
 
 /** Mutable process state the admin endpoints report. */
 export interface Lifecycle {
@@ -12,16 +13,19 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle, metrics: Metrics }): Promise<void> {
-  const { lifecycle, metrics } = options
+export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle, metrics: Metrics, clockSkew: ClockSkew | undefined }): Promise<void> {
+  const { lifecycle, metrics, clockSkew } = options
   app.get('/healthz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
   })
   app.get('/readyz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
-    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining' })
-    return { status: 'ready' }
+    const clock = clockSkew !== undefined
+      ? { clockOffsetMs: clockSkew.offsetMs, clockOffsetBeyondThreshold: clockSkew.beyondThreshold }
+      : {}
+    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...clock })
+    return { status: 'ready', ...clock }
   })
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics()

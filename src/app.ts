@@ -7,7 +7,11 @@ import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
-import type { AccountConfig, Config } from './config-schema.js'
+import type { Config } from './config-schema.js'
+import { AccountTable } from './accounts.js'
+import { createInboundGuard, OPEN_PATHS } from './inbound.js'
+import { planReload } from './reload.js'
+import { ClockSkew } from './signing/clock-skew.js'
 import { QuietLogController, trackRequest } from './access-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
@@ -34,6 +38,14 @@ declare module 'fastify' {
     lifecycle: Lifecycle
     signer: Signer
     metrics: Metrics
+    clockSkew: ClockSkew | undefined
+    /** The configuration in force (changes on reload). */
+    currentConfig: () => Config
+    /**
+     * Applies a new, already validated configuration: account credentials and log
+     * level change live; `false` when it cannot be applied without a restart.
+     */
+    reload: (next: Config) => boolean
   }
 }
 
@@ -73,17 +85,51 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
-  let accounts: readonly AccountConfig[] = config.accounts
+  let current = config
+  const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
+  const clockSkew = config.signing.clockSkewCorrection
+    ? new ClockSkew({
+      ...(options.now !== undefined ? { now: options.now } : {}),
+      warnThresholdMs: config.signing.clockSkewWarnSeconds * 1000,
+      onChange: (offsetMs, crossed) => {
+        metrics.clockOffset.set(offsetMs / 1000)
+        if (crossed) {
+          if (Math.abs(offsetMs) > config.signing.clockSkewWarnSeconds * 1000) app.log.warn({ offsetMs }, 'the upstream clock is far from the local clock: signing with the learned offset; check the host\'s time sync')
+          else app.log.info({ offsetMs }, 'the clock offset is back within the warning threshold')
+        }
+      }
+    })
+    : undefined
   const signer = new Signer({
-    ...config.signing,
+    tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
+    refreshMarginSeconds: config.signing.refreshMarginSeconds,
     ...(options.now !== undefined ? { now: options.now } : {}),
+    ...(clockSkew !== undefined ? { clockOffsetMs: () => clockSkew.offsetMs } : {}),
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
+  const inboundGuard = createInboundGuard(config.inbound)
   const dispatcher = options.dispatcher ?? createDispatcher(config.upstream)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
   app.decorate('metrics', metrics)
+  app.decorate('clockSkew', clockSkew)
+  app.decorate('currentConfig', () => current)
+  app.decorate('reload', (next: Config): boolean => {
+    const plan = planReload(current, next)
+    if (!plan.ok) {
+      metrics.reloads.inc({ result: 'rejected' })
+      app.log.error({ reason: plan.reason }, 'configuration reload refused; the running configuration stays')
+      return false
+    }
+    const changed = accounts.replace(next.accounts)
+    for (const name of changed) signer.invalidate(name)
+    app.log.level = next.logLevel
+    current = next
+    metrics.reloads.inc({ result: 'applied' })
+    app.log.info({ changedAccounts: changed, restartNeeded: plan.restartNeeded }, 'configuration reloaded')
+    return true
+  })
   app.addHook('onClose', async () => {
     if (options.dispatcher === undefined) await dispatcher.close()
   })
@@ -94,6 +140,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (!isAcceptableTarget(request.raw.url ?? '')) {
       sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
       return
+    }
+    if (inboundGuard !== undefined && !OPEN_PATHS.has(request.url)) {
+      const verdict = inboundGuard.check(request.raw.socket.remoteAddress, request.headers)
+      if (verdict !== 'allowed') {
+        request.log.warn({ verdict, remoteAddress: request.raw.socket.remoteAddress }, 'caller refused')
+        sendError(reply, 'PAVE_PROXY_REQUEST_FORBIDDEN')
+        return
+      }
     }
     done()
   })
@@ -114,7 +168,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     sendError(reply, PROXIED_METHODS.includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
-  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics })
-  await app.register(proxyRoutes, { config, accounts: () => accounts, signer, dispatcher })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
   return app
 }

@@ -36,6 +36,8 @@ export interface UpstreamConfig {
   readonly keepAliveTimeoutMs: number
   /** PEM file of extra CA certificates trusted for the upstream (a private CA). Default none. */
   readonly caFile?: string | undefined
+  /** Retries of a bodyless idempotent request whose connection failed before any byte was sent. Default 2. */
+  readonly retries: number
 }
 
 export interface SigningConfig {
@@ -43,6 +45,10 @@ export interface SigningConfig {
   readonly tokenLifetimeSeconds: number
   /** A token is renewed this long before it would expire. Default 60 s. */
   readonly refreshMarginSeconds: number
+  /** Learn the upstream's clock offset from its `Date` header and sign with it. Default true. */
+  readonly clockSkewCorrection: boolean
+  /** Log a warning when the learned offset exceeds this. Default 30 s. */
+  readonly clockSkewWarnSeconds: number
 }
 
 export interface ShutdownConfig {
@@ -61,6 +67,12 @@ export interface InboundConfig {
   readonly keepAliveTimeoutMs: number
   /** Largest request line plus headers, in bytes (larger: 431). Default 16384. */
   readonly maxHeaderSize: number
+  /** Callers allowed, as CIDR blocks (`127.0.0.1/32`, `10.0.0.0/8`, `::1/128`). Default: any caller that can reach the listener. */
+  readonly allow?: readonly string[] | undefined
+  /** File holding a shared token callers must send as `Authorization: Bearer <token>`. Default none. */
+  readonly tokenFile?: string | undefined
+  /** The shared token read from `tokenFile`. Never logged. */
+  readonly token?: string | undefined
 }
 
 /** The validated, frozen configuration that everything inside the proxy trusts. */
@@ -92,6 +104,8 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000
 export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 60_000
 export const DEFAULT_UPSTREAM_CONNECTIONS = 128
 export const DEFAULT_UPSTREAM_KEEP_ALIVE_TIMEOUT_MS = 4_000
+export const DEFAULT_UPSTREAM_RETRIES = 2
+export const DEFAULT_CLOCK_SKEW_WARN_SECONDS = 30
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 export const DEFAULT_REFRESH_MARGIN_SECONDS = 60
 export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000
@@ -119,11 +133,14 @@ export function defaultSettings (): Record<string, unknown> {
       timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
       idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
       connections: DEFAULT_UPSTREAM_CONNECTIONS,
-      keepAliveTimeoutMs: DEFAULT_UPSTREAM_KEEP_ALIVE_TIMEOUT_MS
+      keepAliveTimeoutMs: DEFAULT_UPSTREAM_KEEP_ALIVE_TIMEOUT_MS,
+      retries: DEFAULT_UPSTREAM_RETRIES
     },
     signing: {
       tokenLifetimeSeconds: DEFAULT_TOKEN_LIFETIME_SECONDS,
-      refreshMarginSeconds: DEFAULT_REFRESH_MARGIN_SECONDS
+      refreshMarginSeconds: DEFAULT_REFRESH_MARGIN_SECONDS,
+      clockSkewCorrection: true,
+      clockSkewWarnSeconds: DEFAULT_CLOCK_SKEW_WARN_SECONDS
     },
     shutdown: {
       delayMs: DEFAULT_SHUTDOWN_DELAY_MS,
@@ -146,7 +163,8 @@ export interface SettingSource {
   readonly env: string
   /** Command-line flag (without `--`), when there is one. */
   readonly flag?: string
-  readonly type: 'string' | 'integer'
+  /** `list`: comma-separated in the environment. */
+  readonly type: 'string' | 'integer' | 'boolean' | 'list'
 }
 
 /** Every scalar setting with an environment name (accounts are handled apart). */
@@ -161,8 +179,13 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'upstream.idleTimeoutMs', env: 'PAVE_UPSTREAM_IDLE_TIMEOUT_MS', type: 'integer' },
   { path: 'upstream.connections', env: 'PAVE_UPSTREAM_CONNECTIONS', type: 'integer' },
   { path: 'upstream.caFile', env: 'PAVE_UPSTREAM_CA_FILE', type: 'string' },
+  { path: 'upstream.retries', env: 'PAVE_UPSTREAM_RETRIES', type: 'integer' },
   { path: 'signing.tokenLifetimeSeconds', env: 'PAVE_TOKEN_LIFETIME_SECONDS', type: 'integer' },
   { path: 'signing.refreshMarginSeconds', env: 'PAVE_TOKEN_REFRESH_MARGIN_SECONDS', type: 'integer' },
+  { path: 'signing.clockSkewCorrection', env: 'PAVE_CLOCK_SKEW_CORRECTION', type: 'boolean' },
+  { path: 'signing.clockSkewWarnSeconds', env: 'PAVE_CLOCK_SKEW_WARN_SECONDS', type: 'integer' },
+  { path: 'inbound.allow', env: 'PAVE_PROXY_ALLOW', type: 'list' },
+  { path: 'inbound.tokenFile', env: 'PAVE_PROXY_TOKEN_FILE', type: 'string' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
   { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
 ]
@@ -209,7 +232,8 @@ export const CONFIG_SCHEMA = {
         idleTimeoutMs: ms,
         connections: { type: 'integer', minimum: 1, maximum: 65536 },
         keepAliveTimeoutMs: ms,
-        caFile: nonEmpty
+        caFile: nonEmpty,
+        retries: { type: 'integer', minimum: 0, maximum: 5 }
       }
     },
     signing: {
@@ -217,7 +241,9 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         tokenLifetimeSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
-        refreshMarginSeconds: { type: 'integer', minimum: 1, maximum: 86_400 }
+        refreshMarginSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+        clockSkewCorrection: { type: 'boolean' },
+        clockSkewWarnSeconds: { type: 'integer', minimum: 1, maximum: 86_400 }
       }
     },
     shutdown: {
@@ -232,7 +258,10 @@ export const CONFIG_SCHEMA = {
         headersTimeoutMs: ms,
         requestTimeoutMs: msOrZero,
         keepAliveTimeoutMs: ms,
-        maxHeaderSize: { type: 'integer', minimum: 1024, maximum: 1_048_576 }
+        maxHeaderSize: { type: 'integer', minimum: 1024, maximum: 1_048_576 },
+        allow: { type: 'array', items: nonEmpty, minItems: 1 },
+        tokenFile: nonEmpty,
+        token: nonEmpty
       }
     },
     accounts: {

@@ -14,6 +14,7 @@ import {
   SETTING_SOURCES, defaultSettings, type AccountConfig, type Config
 } from './config-schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
+import { parseCidr } from './inbound.js'
 
 export * from './config-schema.js'
 
@@ -75,7 +76,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     const value = fromFlag ?? fromEnv
     const pointer = '/' + source.path.split('.').join('/')
     if (value !== undefined) {
-      setPath(raw, source.path, source.type === 'integer' ? toInteger(value) : value)
+      setPath(raw, source.path, convert(value, source.type))
       labels.set(pointer, fromFlag !== undefined ? `--${source.flag ?? ''}` : source.env)
     } else {
       labels.set(pointer, `${source.path} (${source.env})`)
@@ -104,6 +105,26 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
       problems.push(`${labels.get(`/accounts/${index}/apiSecret`) ?? `accounts[${index}].apiSecret or apiSecretFile`} is required`)
     }
   })
+
+  const tokenFile = getPath(raw, 'inbound.tokenFile')
+  if (typeof tokenFile === 'string' && tokenFile !== '') {
+    const label = labelOf('/inbound/tokenFile', labels)
+    const path = isAbsolute(tokenFile) ? tokenFile : resolve(cwd, tokenFile)
+    setPath(raw, 'inbound.tokenFile', path)
+    try {
+      const token = readFile(path).replace(/\r?\n$/, '')
+      if (token.length < 16) problems.push(`${label}: the token must be at least 16 characters`)
+      else setPath(raw, 'inbound.token', token)
+    } catch (error) {
+      problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  const allow = getPath(raw, 'inbound.allow')
+  if (Array.isArray(allow)) {
+    for (const block of allow) {
+      if (typeof block === 'string' && parseCidr(block) === undefined) problems.push(`${labelOf('/inbound/allow', labels)}: "${block}" is not a CIDR block such as 10.0.0.0/8 or ::1/128`)
+    }
+  }
 
   const caFile = getPath(raw, 'upstream.caFile')
   if (typeof caFile === 'string' && caFile !== '' && !isAbsolute(caFile)) setPath(raw, 'upstream.caFile', resolve(cwd, caFile))
@@ -270,6 +291,14 @@ export const RESERVED_PATHS = ['/healthz', '/readyz', '/metrics'] as const
 
 function isReservedPath (prefix: string): boolean {
   return RESERVED_PATHS.some((path) => prefix === path || prefix.startsWith(path + '/'))
+}
+
+/** Converts an environment or flag string; what does not convert stays a string for the schema to report. */
+function convert (value: string, type: 'string' | 'integer' | 'boolean' | 'list'): unknown {
+  if (type === 'integer') return toInteger(value)
+  if (type === 'list') return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+  if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
+  return value
 }
 
 function toInteger (value: string): number | string {
