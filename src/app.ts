@@ -65,6 +65,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     requestTimeout: config.inbound.requestTimeoutMs,
     keepAliveTimeout: config.inbound.keepAliveTimeoutMs,
     http: { maxHeaderSize: config.inbound.maxHeaderSize },
+    // A path the router cannot decode (malformed or overlong percent-encoding) never reaches the hooks.
+    frameworkErrors: (_error, request, reply) => {
+      void reply.header('x-request-id', request.id)
+      sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -124,10 +129,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     }
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
-    app.log.level = next.logLevel
     current = next
     metrics.reloads.inc({ result: 'applied' })
-    app.log.info({ changedAccounts: changed, restartNeeded: plan.restartNeeded }, 'configuration reloaded')
+    app.log.info({ changedAccounts: changed, restartNeeded: plan.restartNeeded, logLevel: next.logLevel }, 'configuration reloaded')
+    app.log.level = next.logLevel
     return true
   })
   app.addHook('onClose', async () => {

@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { USAGE, UsageError, parseCommandLine, type CommandLine } from './cli.js'
 import { serializeError } from './logging.js'
 import type { Config } from './config-schema.js'
+import { watchFiles, type Watcher } from './watch.js'
 
 const EXIT_USAGE = 2
 
@@ -56,14 +57,48 @@ async function main (): Promise<void> {
     process.exitCode = await runCheck(config, process.stdout)
     return
   }
-  await serve(config)
+  await serve(config, commandLine)
 }
 
-async function serve (config: Config): Promise<void> {
+/** Files whose change triggers a reload: the config file and every secret file. */
+function watchedFiles (config: Config): string[] {
+  const files = config.accounts.flatMap((a) => (a.apiSecretFile !== undefined ? [a.apiSecretFile] : []))
+  if (config.configFile !== undefined) files.push(config.configFile)
+  if (config.inbound.tokenFile !== undefined) files.push(config.inbound.tokenFile)
+  return files
+}
+
+async function serve (config: Config, commandLine: CommandLine): Promise<void> {
   const app = await buildApp(config)
   const log = app.log
 
+  // Reload on SIGHUP and when a watched file changes: validate first, keep the old on failure.
+  let watcher: Watcher | undefined
+  const rewatch = (): void => {
+    watcher?.close()
+    const files = watchedFiles(app.currentConfig())
+    watcher = files.length > 0 ? watchFiles(files, reload, (error) => log.warn({ err: serializeError(error) }, 'cannot watch a configuration file; SIGHUP still reloads')) : undefined
+  }
+  const reload = (): void => {
+    let next: Config
+    try {
+      next = loadConfig({ env: process.env, argv: commandLine })
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      app.metrics.reloads.inc({ result: 'rejected' })
+      log.error({ problems: error.problems }, 'the new configuration is invalid; the running configuration stays')
+      return
+    }
+    if (app.reload(next)) rewatch()
+  }
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the configuration')
+    reload()
+  })
+  rewatch()
+
   closeWithGrace({
+    skip: ['SIGHUP'], // SIGHUP reloads the configuration (below); it never stops the proxy
     // The whole drain is bounded here too, in case closing itself stalls.
     delay: config.shutdown.delayMs + config.shutdown.timeoutMs + 5_000,
     logger: { error: (value: unknown) => log.error({ err: serializeError(value) }, 'shutdown') },
@@ -73,6 +108,7 @@ async function serve (config: Config): Promise<void> {
     }
   }, async ({ signal, err }) => {
     if (err !== undefined) log.fatal({ err: serializeError(err) }, 'uncaught error: shutting down')
+    watcher?.close()
     log.info({ signal, delayMs: config.shutdown.delayMs }, 'draining: /readyz now answers 503')
     app.lifecycle.draining = true
     if (err === undefined && config.shutdown.delayMs > 0) await sleep(config.shutdown.delayMs)

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
 import { computeToken, parseTimestamp } from '../../src/signing/pave-token.js'
 
-export interface TestAccount { username: string, apiKey: string, secret: string }
+/** `label` (default: the username) is what `signedBy` reports, to tell rotated secrets apart. */
+export interface TestAccount { username: string, apiKey: string, secret: string, label?: string }
 
 export interface ReceivedRequest {
   method: string
@@ -38,12 +39,15 @@ export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAcc
   const timestamp = headers['api-timestamp']
   const token = headers['api-token']
   if (typeof key !== 'string' || typeof timestamp !== 'string' || typeof token !== 'string') return undefined
-  const account = accounts.find((a) => a.apiKey === key)
   const at = parseTimestamp(timestamp)
-  if (account === undefined || at === undefined || Math.abs(now - at) > lifetimeMs) return undefined
-  const expected = Buffer.from(computeToken(account, timestamp))
+  if (at === undefined || Math.abs(now - at) > lifetimeMs) return undefined
   const given = Buffer.from(token)
-  return expected.length === given.length && timingSafeEqual(expected, given) ? account.username : undefined
+  // Several entries may share a key (a secret being rotated): any one that verifies signs.
+  for (const account of accounts.filter((a) => a.apiKey === key)) {
+    const expected = Buffer.from(computeToken(account, timestamp))
+    if (expected.length === given.length && timingSafeEqual(expected, given)) return account.label ?? account.username
+  }
+  return undefined
 }
 
 /** A handler answering 403 with PAVE's body when unsigned, else JSON echoing what arrived. */
