@@ -38,6 +38,22 @@ export interface UpstreamConfig {
   readonly caFile?: string | undefined
   /** Retries of a bodyless idempotent request whose connection failed before any byte was sent. Default 2. */
   readonly retries: number
+  /** An egress (corporate) proxy to reach the upstream through. Default none: connect directly. */
+  readonly egress?: EgressConfig | undefined
+}
+
+/**
+ * The egress proxy, from the usual environment variables (lowercase first, as curl
+ * and undici read them) or the YAML file. A proxy URL may carry credentials
+ * (`http://user:pass@host:3128`): they are never printed.
+ */
+export interface EgressConfig {
+  /** Proxy for an `https:` upstream (`https_proxy`/`HTTPS_PROXY`); when unset, `httpProxy` serves both. Default none. */
+  readonly httpsProxy?: string | undefined
+  /** Proxy for an `http:` upstream (`http_proxy`/`HTTP_PROXY`). Default none. */
+  readonly httpProxy?: string | undefined
+  /** Hosts reached directly, comma-separated (`no_proxy`/`NO_PROXY`): `host`, `.domain`, `host:port` or `*`. Default none. */
+  readonly noProxy?: string | undefined
 }
 
 export interface SigningConfig {
@@ -201,11 +217,19 @@ export const ACCOUNT_ENV = {
 /** The environment variable naming the YAML configuration file. */
 export const CONFIG_FILE_ENV = 'PAVE_PROXY_CONFIG'
 
+/** Environment names of the egress proxy settings (`upstream.egress.*`), the first set one wins. */
+export const EGRESS_ENV = {
+  httpsProxy: ['https_proxy', 'HTTPS_PROXY'],
+  httpProxy: ['http_proxy', 'HTTP_PROXY'],
+  noProxy: ['no_proxy', 'NO_PROXY']
+} as const
+
 /** Every environment variable pave-proxy reads. */
 export const ENVIRONMENT_VARIABLES: readonly string[] = Object.freeze([
   CONFIG_FILE_ENV,
   ...Object.values(ACCOUNT_ENV),
-  ...SETTING_SOURCES.map((s) => s.env)
+  ...SETTING_SOURCES.map((s) => s.env),
+  ...Object.values(EGRESS_ENV).flat()
 ])
 
 const ms = { type: 'integer', minimum: 1, maximum: 86_400_000 }
@@ -233,7 +257,12 @@ export const CONFIG_SCHEMA = {
         connections: { type: 'integer', minimum: 1, maximum: 65536 },
         keepAliveTimeoutMs: ms,
         caFile: nonEmpty,
-        retries: { type: 'integer', minimum: 0, maximum: 5 }
+        retries: { type: 'integer', minimum: 0, maximum: 5 },
+        egress: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { httpsProxy: nonEmpty, httpProxy: nonEmpty, noProxy: nonEmpty }
+        }
       }
     },
     signing: {

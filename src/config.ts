@@ -11,7 +11,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import {
   ACCOUNT_ENV, CONFIG_FILE_ENV, CONFIG_SCHEMA, DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_PREFIX,
-  SETTING_SOURCES, defaultSettings, type AccountConfig, type Config
+  EGRESS_ENV, SETTING_SOURCES, defaultSettings, type AccountConfig, type Config
 } from './config-schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
 import { parseCidr } from './inbound.js'
@@ -81,6 +81,13 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     } else {
       labels.set(pointer, `${source.path} (${source.env})`)
     }
+  }
+
+  // The egress proxy: the usual variables, lowercase first (as curl and undici read them).
+  for (const [key, names] of Object.entries(EGRESS_ENV)) {
+    const name = names.find((n) => nonEmpty(env[n]) !== undefined)
+    if (name !== undefined) setPath(raw, `upstream.egress.${key}`, env[name])
+    labels.set(`/upstream/egress/${key}`, name ?? `upstream.egress.${key} (${names.join(' or ')})`)
   }
 
   raw.accounts = mergeEnvironmentAccount(fileAccounts, env, labels, problems)
@@ -260,6 +267,23 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
       if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${label} must use https: or http:`)
       else if (url.username !== '' || url.password !== '') problems.push(`${label} must not carry credentials`)
       else if (url.pathname !== '/' || url.search !== '' || url.hash !== '') problems.push(`${label} must be an origin (scheme, host and port only), without a path or query`)
+    }
+  }
+
+  // An egress proxy URL may carry credentials: name the setting, never print the value.
+  for (const key of ['httpsProxy', 'httpProxy']) {
+    const proxyUrl = getPath(raw, `upstream.egress.${key}`)
+    if (typeof proxyUrl !== 'string' || proxyUrl === '') continue
+    const label = labelOf(`/upstream/egress/${key}`, labels)
+    let url: URL | undefined
+    try {
+      url = new URL(proxyUrl)
+    } catch {
+      problems.push(`${label} must be an absolute http(s) URL such as http://proxy.example:3128`)
+    }
+    if (url !== undefined) {
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${label} must use http: or https:`)
+      else if (url.pathname !== '/' || url.search !== '' || url.hash !== '') problems.push(`${label} must be a proxy origin (scheme, optional credentials, host and port), without a path or query`)
     }
   }
 
