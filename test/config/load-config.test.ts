@@ -29,8 +29,9 @@ t.test('defaults, with the default account from the environment', async (t) => {
   t.equal(config.port, 8080)
   t.equal(config.logLevel, 'info')
   t.equal(config.bodyLimit, 52_428_800)
-  t.same(config.upstream, { url: 'https://openapi.paveapi.com', connectTimeoutMs: 5000, timeoutMs: 30000, idleTimeoutMs: 60000, connections: 128, keepAliveTimeoutMs: 4000 })
-  t.same(config.signing, { tokenLifetimeSeconds: 300, refreshMarginSeconds: 60 })
+  t.same(config.upstream, { url: 'https://openapi.paveapi.com', connectTimeoutMs: 5000, timeoutMs: 30000, idleTimeoutMs: 60000, connections: 128, keepAliveTimeoutMs: 4000, retries: 2 })
+  t.same(config.signing, { tokenLifetimeSeconds: 300, refreshMarginSeconds: 60, clockSkewCorrection: true, clockSkewWarnSeconds: 30 })
+  t.same(config.inbound, { headersTimeoutMs: 10000, requestTimeoutMs: 300000, keepAliveTimeoutMs: 72000, maxHeaderSize: 16384 })
   t.same(config.shutdown, { delayMs: 5000, timeoutMs: 30000 })
   t.same(config.accounts, [{ name: 'default', prefix: '/', username: 'acme', apiKey: 'key-not-real', apiSecret: 'secret-not-real-123' }])
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.upstream) && Object.isFrozen(config.accounts[0]), 'deeply frozen')
@@ -52,9 +53,15 @@ t.test('every setting from the environment', async (t) => {
       PAVE_PROXY_SHUTDOWN_TIMEOUT_MS: '10',
       PAVE_TOKEN_LIFETIME_SECONDS: '120',
       PAVE_TOKEN_REFRESH_MARGIN_SECONDS: '30',
-      PAVE_UPSTREAM_CONNECTIONS: '8'
+      PAVE_UPSTREAM_CONNECTIONS: '8',
+      PAVE_UPSTREAM_RETRIES: '0',
+      PAVE_CLOCK_SKEW_CORRECTION: 'false',
+      PAVE_CLOCK_SKEW_WARN_SECONDS: '5',
+      PAVE_PROXY_ALLOW: '127.0.0.1/32, ::1/128'
     }
   })
+  t.equal(config.upstream.retries, 0)
+  t.same(config.inbound.allow, ['127.0.0.1/32', '::1/128'])
   t.equal(config.host, '0.0.0.0')
   t.equal(config.port, 9090)
   t.equal(config.logLevel, 'debug')
@@ -65,7 +72,7 @@ t.test('every setting from the environment', async (t) => {
   t.equal(config.upstream.connections, 8)
   t.equal(config.bodyLimit, 1024)
   t.same(config.shutdown, { delayMs: 0, timeoutMs: 10 })
-  t.same(config.signing, { tokenLifetimeSeconds: 120, refreshMarginSeconds: 30 })
+  t.same(config.signing, { tokenLifetimeSeconds: 120, refreshMarginSeconds: 30, clockSkewCorrection: false, clockSkewWarnSeconds: 5 })
 })
 
 t.test('precedence: defaults < file < environment < flags', async (t) => {
