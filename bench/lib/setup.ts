@@ -1,0 +1,45 @@
+/** What `bench/run.ts` and `bench/stream.ts` share: a temp dir, core pinning, the compiled helpers, clean exits. */
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { cpus, tmpdir, availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { compileBench, REPO_ROOT } from './compile.js'
+import { coreLayout, readKnobs, type CoreLayout, type Knobs } from './knobs.js'
+import { installCleanup, pinSelf, which } from './proc.js'
+
+export interface BenchContext {
+  readonly knobs: Knobs
+  readonly cores: CoreLayout
+  /** Scratch directory, removed on exit. */
+  readonly tmp: string
+  readonly machine: { node: string, cpu: string, cores: number, platform: string }
+}
+
+export function setUp (): BenchContext {
+  const knobs = readKnobs()
+  // Before pinning: afterwards the harness sees only its own cores.
+  const machine = {
+    node: process.version,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: availableParallelism(),
+    platform: `${process.platform} ${process.arch}`
+  }
+  const cores = coreLayout(knobs.pin, which('taskset') !== undefined)
+  pinSelf(cores.load)
+  const tmp = mkdtempSync(join(tmpdir(), 'pave-bench-'))
+  installCleanup(() => rmSync(tmp, { recursive: true, force: true }))
+  compileBench()
+  return { knobs, cores, tmp, machine }
+}
+
+/** Writes a report to bench/results/<name> (git-ignored); returns its path relative to the repo. */
+export function writeResult (name: string, report: unknown): string {
+  const dir = join(REPO_ROOT, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, name), JSON.stringify(report, null, 2) + '\n')
+  return `bench/results/${name}`
+}
+
+/** Progress goes to stderr; the report to stdout. */
+export function progress (message: string): void {
+  process.stderr.write(`bench: ${message}\n`)
+}
