@@ -11,8 +11,8 @@
  */
 import { readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { setUp, progress, writeResult } from './lib/setup.js'
-import { freePort, sleep, stopAll, treeRss, sampleRss, which, waitServed } from './lib/proc.js'
+import { loadNote, setUp, progress, writeResult } from './lib/setup.js'
+import { freePort, sleep, stopAll, treeAnon, treeRss, sampleRss, which, waitServed } from './lib/proc.js'
 import { findNginx, upstreamConfig, startNginx, errorLogTail, type NginxInstall } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator, type LoadGenerator, type LoadResult } from './lib/load.js'
 import {
@@ -38,7 +38,9 @@ interface RunFigures {
   round: number
   startupMs: number
   rssRest: number
+  anonRest: number
   rssLoad: number
+  anonLoad: number
   load: LoadResult
   latency: LoadResult
   extra?: Record<string, number>
@@ -167,16 +169,17 @@ async function main (): Promise<void> {
         }
         await sleep(1_000)
         const rssRest = treeRss(running.pid)
+        const anonRest = treeAnon(running.pid)
         const url = running.origin + BENCH_PATH
         if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup)
         const sampler = sampleRss(running.pid)
         const loadResult = await load.run(url, knobs.connections, knobs.duration)
-        const rssLoad = sampler.stop()
+        const { rss: rssLoad, anon: anonLoad } = sampler.stopBoth()
         const latency = await load.latency(url, knobs.latencyDuration)
         await running.stop()
         running = undefined
         const extra = contender.after?.(round)
-        const figures: RunFigures = { round, startupMs, rssRest, rssLoad, load: loadResult, latency, ...(extra !== undefined ? { extra } : {}) }
+        const figures: RunFigures = { round, startupMs, rssRest, anonRest, rssLoad, anonLoad, load: loadResult, latency, ...(extra !== undefined ? { extra } : {}) }
         runs.set(contender.name, [...(runs.get(contender.name) ?? []), figures])
         progress(`${label}: ${fmtInt(loadResult.rps)} req/s @${knobs.connections} (${loadResult.errors} errors), p50 ${fmtUs(latency.latencyUs.p50)} p99 ${fmtUs(latency.latencyUs.p99)} @1, RSS ${fmtMB(rssRest)} → ${fmtMB(rssLoad)}, start-up ${fmtFixed(figures.startupMs, 0, ' ms')}`)
       } catch (error) {
@@ -208,7 +211,9 @@ async function main (): Promise<void> {
       addedP50Us: contender.name === 'direct' ? 0 : added((r) => r.latency.latencyUs.p50),
       addedP99Us: contender.name === 'direct' ? 0 : added((r) => r.latency.latencyUs.p99),
       rssRest: median(list.map((r) => r.rssRest)),
+      anonRest: median(list.map((r) => r.anonRest)),
       rssLoad: median(list.map((r) => r.rssLoad)),
+      anonLoad: median(list.map((r) => r.anonLoad)),
       startupMs: median(list.map((r) => r.startupMs)),
       errors: list.reduce((n, r) => n + r.load.errors + r.latency.errors, 0)
     }
@@ -226,15 +231,17 @@ async function main (): Promise<void> {
       c.name === 'direct' ? '—' : fmtUs(s.addedP50Us),
       c.name === 'direct' ? '—' : fmtUs(s.addedP99Us),
       fmtMB(s.rssRest),
+      fmtMB(s.anonRest),
       fmtMB(s.rssLoad),
+      fmtMB(s.anonLoad),
       fmtFixed(s.startupMs, 0, ' ms'),
       `${s.errors}${failures.has(c.name) ? ` (${failures.get(c.name)?.length ?? 0} failed rounds)` : ''}`
     ]
   })
   const table = renderTable(
-    ['contender', `req/s @${knobs.connections}`, '× floor', 'p50 @1', 'p99 @1', 'added p50', 'added p99', 'RSS rest', `RSS @${knobs.connections}`, 'start-up', 'errors'],
+    ['contender', `req/s @${knobs.connections}`, '× floor', 'p50 @1', 'p99 @1', 'added p50', 'added p99', 'RSS rest', '(anon)', `RSS @${knobs.connections}`, '(anon)', 'start-up', 'errors'],
     rows,
-    [false, true, true, true, true, true, true, true, true, true, true]
+    [false, true, true, true, true, true, true, true, true, true, true, true, true]
   )
   const targets = evaluateTargets(summary)
 
@@ -242,8 +249,9 @@ async function main (): Promise<void> {
     '',
     `pave-proxy bench — ${new Date().toISOString()}`,
     `node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
+    loadNote(ctx),
     `upstream: ${upstreamKind}; load: ${load.name}`,
-    `${knobs.runs} rounds × (${knobs.warmup} s warm-up + ${knobs.duration} s at ${knobs.connections} connections + ${knobs.latencyDuration} s at 1 connection) per contender; medians; MB = 10^6 bytes`,
+    `${knobs.runs} rounds × (${knobs.warmup} s warm-up + ${knobs.duration} s at ${knobs.connections} connections + ${knobs.latencyDuration} s at 1 connection) per contender; medians; MB = 10^6 bytes; (anon) = the private part of RSS, without the binary's shared file pages`,
     ...skippedTools.map((s) => `skipped: ${s}`),
     '',
     table,
@@ -263,6 +271,7 @@ async function main (): Promise<void> {
     generatedAt: new Date().toISOString(),
     elapsedSeconds: Math.round((performance.now() - began) / 1000),
     machine: ctx.machine,
+    load: loadNote(ctx),
     cores: cores.description,
     knobs,
     upstream: upstreamKind,
@@ -287,7 +296,9 @@ interface Summary {
   addedP50Us: number
   addedP99Us: number
   rssRest: number
+  anonRest: number
   rssLoad: number
+  anonLoad: number
   startupMs: number
   errors: number
 }

@@ -16,7 +16,7 @@ import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import { readFileSync, rmSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
 import { join } from 'node:path'
-import { setUp, progress, writeResult } from './lib/setup.js'
+import { loadNote, setUp, progress, writeResult } from './lib/setup.js'
 import { sampleRss, sleep, stopAll, treeRss, which } from './lib/proc.js'
 import { paveProxyMissing, startFloor, startNodeUpstream, startPaveProxy, startRelay, type Running } from './lib/contenders.js'
 import { makeCertificates } from './lib/tls.js'
@@ -344,6 +344,7 @@ async function main (): Promise<void> {
     '',
     `pave-proxy streaming bench — ${new Date().toISOString()}`,
     `node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
+    loadNote(ctx),
     `upstream: Node (bench/upstream.ts); medians of ${knobs.streamRuns} transfers per direction; RSS growth = peak during the transfer − RSS just before it; MB = 10^6 bytes`,
     '',
     stream.table,
@@ -365,6 +366,7 @@ async function main (): Promise<void> {
     generatedAt: new Date().toISOString(),
     elapsedSeconds: Math.round((performance.now() - began) / 1000),
     machine: ctx.machine,
+    load: loadNote(ctx),
     cores: cores.description,
     knobs,
     streaming: stream.data,

@@ -138,6 +138,21 @@ export function rssOf (pid: number): number {
   }
 }
 
+/**
+ * Anonymous (private: heap, stacks) resident bytes of one process, from
+ * /proc/<pid>/smaps_rollup; RSS minus this is file-backed, mostly the node or nginx
+ * binary's pages, which every process running that binary shares.
+ */
+export function anonOf (pid: number): number {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+    const match = /Anonymous:\s+(\d+)\s+kB/.exec(rollup)
+    return match?.[1] !== undefined ? Number(match[1]) * 1024 : Number.NaN
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** Pids of a process's direct children (from /proc/<pid>/task/<tid>/children). */
 function childPids (pid: number): number[] {
   const pids: number[] = []
@@ -159,19 +174,28 @@ export function treeRss (pid: number): number {
   return total
 }
 
+/** Anonymous resident bytes of a process and its descendants. */
+export function treeAnon (pid: number): number {
+  let total = anonOf(pid)
+  for (const child of childPids(pid)) total += treeAnon(child)
+  return total
+}
+
 /** Samples `treeRss(pid)` every `intervalMs` until stopped; returns the peak. */
-export function sampleRss (pid: number, intervalMs = 100): { stop: () => number } {
+export function sampleRss (pid: number, intervalMs = 100): { stop: () => number, stopBoth: () => { rss: number, anon: number } } {
   let peak = treeRss(pid)
+  let peakAnon = treeAnon(pid)
   const timer = setInterval(() => {
     peak = Math.max(peak, treeRss(pid))
+    peakAnon = Math.max(peakAnon, treeAnon(pid))
   }, intervalMs)
-  return {
-    stop: () => {
-      clearInterval(timer)
-      peak = Math.max(peak, treeRss(pid))
-      return peak
-    }
+  const stopBoth = (): { rss: number, anon: number } => {
+    clearInterval(timer)
+    peak = Math.max(peak, treeRss(pid))
+    peakAnon = Math.max(peakAnon, treeAnon(pid))
+    return { rss: peak, anon: peakAnon }
   }
+  return { stop: () => stopBoth().rss, stopBoth }
 }
 
 export interface GetResult {

@@ -1,6 +1,6 @@
 /** What `bench/run.ts` and `bench/stream.ts` share: a temp dir, core pinning, the compiled helpers, clean exits. */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
-import { cpus, tmpdir, availableParallelism } from 'node:os'
+import { cpus, tmpdir, availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { compileBench, REPO_ROOT } from './compile.js'
 import { coreLayout, readKnobs, type CoreLayout, type Knobs } from './knobs.js'
@@ -11,7 +11,15 @@ export interface BenchContext {
   readonly cores: CoreLayout
   /** Scratch directory, removed on exit. */
   readonly tmp: string
-  readonly machine: { node: string, cpu: string, cores: number, platform: string }
+  readonly machine: { node: string, cpu: string, cores: number, platform: string, loadAverageAtStart: number }
+}
+
+/** One line on how busy the machine was: other processes on the bench's cores make every figure noisier. */
+export function loadNote (ctx: BenchContext): string {
+  const now = loadavg()[0] ?? Number.NaN
+  const start = ctx.machine.loadAverageAtStart
+  const busy = Math.max(start, now) > ctx.machine.cores * 0.5
+  return `1-minute load average ${start.toFixed(2)} at start, ${now.toFixed(2)} at the end${busy ? ' — other work was running on this machine: expect noisier figures (p99 most of all)' : ''}`
 }
 
 export function setUp (): BenchContext {
@@ -21,7 +29,8 @@ export function setUp (): BenchContext {
     node: process.version,
     cpu: cpus()[0]?.model.trim() ?? 'unknown',
     cores: availableParallelism(),
-    platform: `${process.platform} ${process.arch}`
+    platform: `${process.platform} ${process.arch}`,
+    loadAverageAtStart: loadavg()[0] ?? Number.NaN
   }
   const cores = coreLayout(knobs.pin, which('taskset') !== undefined)
   pinSelf(cores.load)
