@@ -15,7 +15,7 @@ import { DEMO_ACCOUNT, loadAccountsFile, validateAccounts, type MockAccount } fr
 import { FaultPlan, type FaultRule } from './faults.js'
 import { registerRoutes } from './routes.js'
 import { MockStore, type SessionStatus } from './store.js'
-import { FORBIDDEN_MESSAGE, verifyRequest, type RejectReason } from './verify.js'
+import { FORBIDDEN_BODY, verifyRequest, type RejectReason } from './verify.js'
 
 export const DEFAULT_MOCK_HOST = '127.0.0.1'
 /** Port 0: the system picks a free one; read it from `mock.port` or `mock.url`. */
@@ -174,7 +174,7 @@ export async function startPaveMock (options: PaveMockOptions = {}): Promise<Pav
     if (!verdict.ok) {
       record.rejected = verdict.reason
       request.log.info({ reason: verdict.reason, username: verdict.account?.username }, 'refused a request: signature check failed')
-      return reply.code(403).send({ message: FORBIDDEN_MESSAGE })
+      return reply.code(403).type('application/json; charset=utf-8').send(FORBIDDEN_BODY)
     }
     record.username = verdict.account.username
     accountOf.set(request, verdict.account)

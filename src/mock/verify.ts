@@ -9,8 +9,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { computeToken, parseTimestamp } from '../signing/pave-token.js'
 import type { MockAccount } from './accounts.js'
 
-/** The body PAVE answers a request it cannot authenticate with, status 403. */
+/** The message PAVE answers a request it cannot authenticate with, status 403. */
 export const FORBIDDEN_MESSAGE = 'Unable to validate the request, please recheck your API-Key and API-Token.'
+/** PAVE's 403 body, byte for byte as its docs print it. */
+export const FORBIDDEN_BODY = `{"message": "${FORBIDDEN_MESSAGE}"}`
 
 /** Why a request was refused. Logged and recorded; never sent (PAVE's 403 body is the same for all). */
 export type RejectReason =

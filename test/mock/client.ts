@@ -4,6 +4,8 @@ import { computeToken, formatTimestamp, type PaveCredentials } from '../../src/s
 import type { PaveMock } from '../../src/mock/server.js'
 
 export const FORBIDDEN = { message: 'Unable to validate the request, please recheck your API-Key and API-Token.' }
+/** PAVE's 403 body, byte for byte as its docs print it. */
+export const FORBIDDEN_TEXT = '{"message": "Unable to validate the request, please recheck your API-Key and API-Token."}'
 
 export const ALICE: PaveCredentials = { username: 'alice-user', apiKey: 'alice-key-not-real', secret: 'alice-secret-not-real' }
 export const BOB: PaveCredentials = { username: 'bob-user', apiKey: 'bob-key-not-real', secret: 'bob-secret-not-real' }
