@@ -4,10 +4,10 @@
  * "request completed" pair is switched off through its log controller.
  */
 import type { Socket } from 'node:net'
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
-import { ERROR_HEADER } from './errors.js'
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
+import { errorCodeOf } from './reply-error.js'
 import { serializeError } from './logging.js'
-import { statusClass, type Metrics } from './metrics.js'
+import { countRequest, statusClass, type Metrics } from './metrics.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
@@ -31,15 +31,15 @@ export class QuietLogController extends LogController {
 }
 
 /** Starts tracking a request: in-flight gauge now, access line and counters on close. */
-export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: FastifyBaseLogger): void {
   metrics.inFlight.inc()
   reply.raw.once('close', () => {
     metrics.inFlight.dec()
-    logAccess(request, reply, metrics)
+    logAccess(request, reply, metrics, log)
   })
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+function logAccess (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: FastifyBaseLogger): void {
   // Bytes on the wire since the previous request on this connection, headers included.
   const socket = request.raw.socket as CountedSocket | null
   let bytesIn: number | undefined
@@ -53,10 +53,11 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, metrics: Metri
   }
   const completed = reply.raw.writableFinished
   const account = request.routeOptions.config.account ?? ''
-  const error = reply.getHeader(ERROR_HEADER) as string | undefined
-  metrics.requests.inc({ account, method: request.method, status_class: completed ? statusClass(reply.statusCode) : 'aborted' })
+  const error = errorCodeOf(reply.raw)
+  countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
   if (error !== undefined) metrics.errors.inc({ code: error })
-  request.log.info({
+  log.info({
+    reqId: request.id,
     method: request.method,
     url: request.raw.url,
     status: reply.statusCode,

@@ -7,7 +7,13 @@ import { Transform, type TransformCallback } from 'node:stream'
 
 export class BodyRecorder extends Transform {
   readonly #chunks: Buffer[] = []
+  readonly #expectedLength: number
   #length = 0
+
+  constructor (expectedLength: number) {
+    super()
+    this.#expectedLength = expectedLength
+  }
 
   override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#chunks.push(chunk)
@@ -15,8 +21,8 @@ export class BodyRecorder extends Transform {
     callback(null, chunk)
   }
 
-  /** The whole body when exactly `expectedLength` bytes went through, else `undefined`. */
-  complete (expectedLength: number): Buffer | undefined {
-    return this.#length === expectedLength ? Buffer.concat(this.#chunks) : undefined
+  /** The whole body once all of the declared length went through, else `undefined`. */
+  complete (): Buffer | undefined {
+    return this.#length === this.#expectedLength ? Buffer.concat(this.#chunks) : undefined
   }
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { USAGE, UsageError, parseCommandLine, type CommandLine } from './cli.js'
@@ -69,7 +70,17 @@ function watchedFiles (config: Config): string[] {
 }
 
 async function serve (config: Config, commandLine: CommandLine): Promise<void> {
-  const app = await buildApp(config)
+  // Asynchronous log writes: under load, lines written while a write is in flight go out
+  // together in the next one instead of one blocking write per request. Flushed at exit.
+  const logStream = pino.destination({ dest: 1, sync: false })
+  process.on('exit', () => {
+    try {
+      logStream.flushSync()
+    } catch {
+      // nothing more can be done for the log at exit
+    }
+  })
+  const app = await buildApp(config, { logStream })
   const log = app.log
 
   // Reload on SIGHUP and when a watched file changes: validate first, keep the old on failure.

@@ -16,7 +16,7 @@ t.test('path and query arrive byte for byte', async (t) => {
     '/v1/sessions?a=1&a=2&a=&b',
     '/v1/sessions?q=%20%2B+plus&x=%E2%9C%93&empty=&y=a%26b%3Dc',
     '/v1/sessions/',
-    '/v1/x%20y/z%7E?sort=-created_at&filter[status]=done'
+    '/v1/x%20y/z%7C?sort=-created_at&filter[status]=done'
   ]
   for (const target of targets) {
     const res = await request(proxy.url + target)

@@ -1,0 +1,203 @@
+/**
+ * Forwarding one request to PAVE and streaming the answer back, on undici's
+ * `stream()` API: the caller's response is the writable undici streams into, so
+ * the body flows socket to socket with backpressure and no copy in between.
+ *
+ * Headers: the caller's are copied once, without hop-by-hop headers, without the
+ * headers its `Connection` names, and without anything under PAVE's credential
+ * names; then the signer's three headers, the upstream's `Host` and the request id
+ * are set. PAVE's answer keeps its status and headers (hop-by-hop ones removed).
+ *
+ * Two deliberate second attempts, never more than one of each:
+ * - a bodyless idempotent request whose connection failed before any byte was
+ *   sent is retried (bounded, exponential backoff with jitter);
+ * - a request PAVE refused with 403 is re-signed and sent once more when the
+ *   learned clock offset moved since it was signed (its body, when it had one,
+ *   was small enough to be kept while it streamed).
+ */
+import { Writable, type Readable } from 'node:stream'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { FastifyBaseLogger } from 'fastify'
+import type { AccountConfig } from './config-schema.js'
+import type { Metrics } from './metrics.js'
+import { OFFSET_CHANGE_REMINT_MS, type Signer } from './signing/signer.js'
+import type { ClockSkew } from './signing/clock-skew.js'
+import { ProxyError, classifyUpstreamError, type ErrorCode } from './errors.js'
+import type { BodyRecorder } from './body-recorder.js'
+import { writeRawError } from './reply-error.js'
+
+/** Request headers never forwarded: hop-by-hop, proxy credentials, PAVE's credential names, and ours to set. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'x-request-id'
+])
+/** Response headers never passed back: hop-by-hop. */
+const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** Methods that may be retried after a connection failure (when they carry no body). */
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
+/** Failures that happen before any byte of the request was sent. */
+const CONNECT_FAILURE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+/** First retry after about this long (±50 % jitter), doubling each time. */
+export const RETRY_BASE_DELAY_MS = 100
+
+/** Everything a forward needs that does not change per request. */
+export interface ForwardContext {
+  readonly accountName: string
+  readonly origin: string
+  readonly host: string
+  readonly dispatcher: Dispatcher
+  readonly signer: Signer
+  readonly metrics: Metrics
+  /** This account's child of the upstream latency histogram. */
+  readonly latency: { observe: (seconds: number) => void }
+  readonly clockSkew: ClockSkew | undefined
+  readonly retries: number
+  readonly account: () => AccountConfig
+}
+
+export interface ForwardRequest {
+  readonly raw: IncomingMessage
+  readonly res: ServerResponse
+  readonly id: string
+  readonly log: FastifyBaseLogger
+  /** Upstream path and query, exactly as the caller sent them (prefix removed). */
+  readonly path: string
+  /** The body stream to send, or null for none. */
+  readonly body: Readable | null
+  /** A copy of a small body, for the 403 replay. */
+  readonly recorder: BodyRecorder | undefined
+}
+
+const noWrites = (): Writable => new Writable({ write: (_chunk, _encoding, callback) => { callback() } })
+
+export function forward (context: ForwardContext, request: ForwardRequest): void {
+  const { raw, res } = request
+  const method = raw.method as Dispatcher.HttpMethod
+  const headers = upstreamHeaders(raw.headers, context.host, request.id)
+  const hasBody = request.body !== null
+  // A caller who goes away cancels the upstream request. undici accepts any event emitter
+  // as the abort signal: the response itself serves, which spares an AbortController per request.
+  let callerGone = false
+  res.once('close', () => {
+    if (res.writableFinished) return
+    callerGone = true
+    res.emit('abort')
+  })
+
+  let attempt = 0
+  let resigned = false
+  let sentAt = 0
+  let signedOffset = 0
+
+  const dispatch = (body: Readable | Buffer | null): void => {
+    const signed = context.signer.sign(context.account())
+    headers['api-key'] = signed['api-key']
+    headers['api-timestamp'] = signed['api-timestamp']
+    headers['api-token'] = signed['api-token']
+    signedOffset = context.clockSkew?.offsetMs ?? 0
+    sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
+    let replay = false
+    context.dispatcher.stream({
+      origin: context.origin,
+      path: request.path,
+      method,
+      headers,
+      body,
+      signal: res
+    }, ({ statusCode, headers: answer }) => {
+      const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
+      context.latency.observe((receivedAt - sentAt) / 1000)
+      if (context.clockSkew !== undefined) {
+        const refused = statusCode === 403
+        context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
+        if (refused && !resigned && Math.abs(context.clockSkew.offsetMs - signedOffset) > OFFSET_CHANGE_REMINT_MS && replayable(request)) {
+          replay = true
+          return noWrites() // the 403 is drained, then the request is sent again
+        }
+      }
+      if (statusCode < 100 || statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+      res.writeHead(statusCode, responseHeaders(answer, request.id, raw.complete))
+      return res
+    }, (error) => {
+      if (error === null) {
+        if (replay) {
+          resigned = true
+          context.metrics.resigned.inc({ account: context.accountName })
+          request.log.info({ offsetMs: context.clockSkew?.offsetMs }, 'PAVE refused a token signed before the clock offset moved: re-signing once')
+          dispatch(hasBody ? (request.recorder?.complete() ?? null) : null)
+        }
+        return
+      }
+      if (callerGone) return // nobody to answer
+      const code = (error as NodeJS.ErrnoException).code ?? ''
+      if (!hasBody && attempt < context.retries && RETRYABLE_METHODS.has(method) && CONNECT_FAILURE_CODES.has(code)) {
+        context.metrics.retries.inc({ account: context.accountName })
+        const delay = Math.round(RETRY_BASE_DELAY_MS * 2 ** attempt * (0.5 + Math.random()))
+        attempt++
+        setTimeout(() => dispatch(null), delay)
+        return
+      }
+      fail(request, classify(error))
+    })
+  }
+  dispatch(request.body)
+}
+
+/** Whether a refused request can be sent again: no body, or a small one kept whole. */
+function replayable (request: ForwardRequest): boolean {
+  return request.body === null || request.recorder?.complete() !== undefined
+}
+
+function classify (error: Error): ErrorCode {
+  const code = (error as NodeJS.ErrnoException).code
+  // Node refuses to write a status or header value the upstream should not have sent.
+  if (code === 'ERR_HTTP_INVALID_STATUS_CODE' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') return 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE'
+  return classifyUpstreamError(error)
+}
+
+/** Answers with the proxy's error when nothing was sent yet; otherwise cuts the response. */
+function fail (request: ForwardRequest, code: ErrorCode): void {
+  const { res } = request
+  request.log.warn({ code }, 'upstream request failed')
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  writeRawError(res, code, request.id)
+}
+
+/** The caller's headers as PAVE should receive them (credentials are added per attempt). */
+export function upstreamHeaders (incoming: IncomingHttpHeaders, host: string, requestId: string): Record<string, string | string[]> {
+  const named = connectionNamed(incoming.connection)
+  const headers: Record<string, string | string[]> = {}
+  for (const name in incoming) {
+    const value = incoming[name]
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || (named !== undefined && named.has(name))) continue
+    headers[name] = value
+  }
+  headers.host = host
+  headers['x-request-id'] = requestId
+  return headers
+}
+
+function responseHeaders (answer: IncomingHttpHeaders, requestId: string, requestComplete: boolean): OutgoingHttpHeaders {
+  const named = connectionNamed(answer.connection)
+  const headers: OutgoingHttpHeaders = {}
+  for (const name in answer) {
+    if (DROPPED_RESPONSE_HEADERS.has(name) || (named !== undefined && named.has(name))) continue
+    headers[name] = answer[name]
+  }
+  headers['x-request-id'] = requestId
+  // A connection whose request body was not read to the end cannot be reused.
+  if (!requestComplete) headers.connection = 'close'
+  return headers
+}
+
+/** Header names listed in a `Connection` header (RFC 9110 §7.6.1), lowercased. */
+function connectionNamed (value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined
+  const names = (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '')
+  return names.length > 0 ? new Set(names) : undefined
+}
