@@ -17,6 +17,11 @@ import { registerRoutes } from './routes.js'
 import { MockStore, type SessionStatus } from './store.js'
 import { FORBIDDEN_BODY, verifyRequest, type RejectReason } from './verify.js'
 
+export { DEMO_ACCOUNT, MockAccountsError, type MockAccount } from './accounts.js'
+export { parseFaultSpec, type FaultRule, type FaultStage } from './faults.js'
+export type { SessionStatus } from './store.js'
+export { FORBIDDEN_BODY, type RejectReason } from './verify.js'
+
 export const DEFAULT_MOCK_HOST = '127.0.0.1'
 /** Port 0: the system picks a free one; read it from `mock.port` or `mock.url`. */
 export const DEFAULT_MOCK_PORT = 0
