@@ -1,5 +1,5 @@
 /**
- * Where pave-proxy's time and memory go: `npx tsx bench/profile.ts [load|startup]`
+ * Where pave-proxy's time and memory go: `npx tsx bench/profile.ts [load|startup|upload]`
  * (after `npm run build`).
  *
  * - `load` (default): pave-proxy (dist/main.js, production defaults) pinned like in
@@ -7,6 +7,9 @@
  *   `--cpu-prof`; then its self time by package and its top functions, and a memory
  *   breakdown (process.memoryUsage) at rest and after the load.
  * - `startup`: `--cpu-prof` from spawn to the first served request.
+ * - `upload`: uploads of 256 MiB, 1 GiB and 4 GiB, each through a fresh pave-proxy:
+ *   RSS growth beside the peaks of process.memoryUsage() (no profiler), to tell
+ *   buffering (grows with the size) from garbage awaiting collection (does not).
  * The raw profile is kept as bench/results/profile-<mode>.cpuprofile.json (open it
  * in Chrome DevTools → Performance, or speedscope).
  */
@@ -18,12 +21,13 @@ import { findNginx, startNginx, upstreamConfig } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator } from './lib/load.js'
 import { paveProxyMissing, startNodeUpstream, startPaveProxy, type Running } from './lib/contenders.js'
 import { REPO_ROOT } from './lib/compile.js'
+import { upload } from './lib/transfer.js'
 import { fmtInt, fmtMB, renderTable } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
-const mode = process.argv[2] === 'startup' ? 'startup' : 'load'
+const mode = process.argv[2] === 'startup' ? 'startup' : process.argv[2] === 'upload' ? 'upload' : 'load'
 
 interface ProfileNode {
   id: number
@@ -160,9 +164,68 @@ async function memoryOf (running: Running, dir: string): Promise<Record<string, 
   return JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8')) as Record<string, number>
 }
 
+/** A preload that keeps the peaks of process.memoryUsage() (sampled every 20 ms) in a file. */
+function peakPreload (dir: string): string {
+  const file = join(dir, 'peak-preload.mjs')
+  writeFileSync(file, `import { writeFileSync } from 'node:fs'
+const peak = {}
+setInterval(() => {
+  const m = process.memoryUsage()
+  for (const k in m) peak[k] = Math.max(peak[k] ?? 0, m[k])
+  writeFileSync(${JSON.stringify(join(dir, 'peak.json'))}, JSON.stringify(peak))
+}, 20).unref()
+`)
+  return file
+}
+
+async function readPeak (): Promise<Record<string, number>> {
+  for (let i = 0; i < 10; i++) {
+    try {
+      return JSON.parse(readFileSync(join(tmp, 'peak.json'), 'utf8')) as Record<string, number>
+    } catch {
+      await sleep(30) // being rewritten
+    }
+  }
+  throw new Error('cannot read the memory peaks')
+}
+
+async function uploads (upstream: string): Promise<void> {
+  const rows: string[][] = []
+  for (const bytes of [256 * 1024 ** 2, 1024 ** 3, 4 * 1024 ** 3]) {
+    const pave = await startPaveProxy({
+      upstream,
+      cores: cores.proxy,
+      logFile: join(tmp, 'pave-proxy.log'),
+      env: { PAVE_PROXY_BODY_LIMIT: String(8 * 1024 ** 3) },
+      nodeFlags: [`--import=${peakPreload(tmp)}`]
+    })
+    await sleep(500)
+    const before = await readPeak()
+    const transfer = await upload(pave.origin, bytes, pave.pid)
+    await sleep(100)
+    const peak = await readPeak()
+    await pave.stop()
+    const grew = (k: string): string => `+${fmtMB((peak[k] ?? 0) - (before[k] ?? 0))}`
+    rows.push([`${bytes / 1024 ** 2} MiB`, `${fmtInt(transfer.throughput)} MB/s`, `+${fmtMB(transfer.growth)}`, grew('heapTotal'), grew('external'), grew('arrayBuffers')])
+    progress(`upload of ${bytes / 1024 ** 2} MiB done`)
+  }
+  process.stdout.write([
+    'pave-proxy, one upload per fresh process; peaks of process.memoryUsage() minus their values at rest:',
+    '',
+    renderTable(['upload', 'throughput', 'RSS growth', 'heapTotal', 'external', 'arrayBuffers'], rows, [false, true, true, true, true, true]),
+    ''
+  ].join('\n') + '\n')
+}
+
 async function main (): Promise<void> {
   const missing = paveProxyMissing()
   if (missing !== undefined) throw new Error(missing)
+  if (mode === 'upload') {
+    const upstream = await startNodeUpstream(cores.upstream)
+    await uploads(upstream.origin)
+    await stopAll()
+    return
+  }
   const nginx = knobs.useNginx ? findNginx() : 'BENCH_NGINX=0'
   const verifier = await startNodeUpstream(cores.upstream)
   let upstreamOrigin = verifier.origin
