@@ -5,6 +5,7 @@
  * operator used (an environment variable, a flag or a YAML key) and never prints
  * a secret. The result is a deeply frozen {@link Config}.
  */
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
@@ -133,8 +134,18 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
   const caFile = getPath(raw, 'upstream.caFile')
-  if (typeof caFile === 'string' && caFile !== '' && !isAbsolute(caFile)) setPath(raw, 'upstream.caFile', resolve(cwd, caFile))
+  if (typeof caFile === 'string' && caFile !== '') {
+    const label = labelOf('/upstream/caFile', labels)
+    const path = isAbsolute(caFile) ? caFile : resolve(cwd, caFile)
+    setPath(raw, 'upstream.caFile', path)
+    try {
+      if (!holdsCertificates(readFile(path))) problems.push(`${label}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+    } catch (error) {
+      problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
 
   problems.push(...schemaProblems(raw, labels))
   problems.push(...crossChecks(raw, labels))
@@ -142,6 +153,18 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
 
   if (absoluteConfigFile !== undefined) raw.configFile = absoluteConfigFile
   return deepFreeze(raw) as unknown as Config
+}
+
+/** Whether a PEM text holds at least one certificate, and every certificate block in it parses. */
+function holdsCertificates (pem: string): boolean {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? []
+  return blocks.length > 0 && blocks.every((block) => {
+    try {
+      return new X509Certificate(block).raw.length > 0
+    } catch {
+      return false
+    }
+  })
 }
 
 function readConfigFile (path: string, label: string, readFile: (path: string) => string, problems: string[]): Raw | undefined {

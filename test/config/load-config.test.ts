@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js'
@@ -221,6 +221,7 @@ t.test('refresh margin must leave a usable lifetime', async (t) => {
 t.test('relative paths resolve against cwd', async (t) => {
   const secretFile = tempFile('s', 'relative-secret-not-real')
   const [dir, name] = [secretFile.slice(0, secretFile.lastIndexOf('/')), secretFile.slice(secretFile.lastIndexOf('/') + 1)]
+  writeFileSync(join(dir, 'ca.pem'), readFileSync(new URL('../fixtures/public-ca.pem', import.meta.url)))
   const config = loadConfig({ env: { PAVE_USERNAME: 'u', PAVE_API_KEY: 'k', PAVE_API_SECRET_FILE: name, PAVE_UPSTREAM_CA_FILE: 'ca.pem' }, cwd: dir })
   t.equal(config.accounts[0]?.apiSecret, 'relative-secret-not-real')
   t.equal(config.upstream.caFile, join(dir, 'ca.pem'))
