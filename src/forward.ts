@@ -92,6 +92,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   let signedOffset = 0
 
   const dispatch = (body: Readable | Buffer | null): void => {
+    if (callerGone) return // gone while a retry or a re-sign was pending
     const signed = context.signer.sign(context.account())
     headers['api-key'] = signed['api-key']
     headers['api-timestamp'] = signed['api-timestamp']
