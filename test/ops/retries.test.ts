@@ -45,3 +45,17 @@ t.test('retries are bounded, and a POST is never retried', async (t) => {
   const metrics = await (await request(`${proxy.url}/metrics`)).body.text()
   t.match(metrics, /pave_proxy_upstream_retries_total\{account="default"\} 2\n/, 'two retries for the GET, none for the POST')
 })
+
+t.test('a caller who leaves during the backoff ends the retries', async (t) => {
+  const port = await freePort()
+  const proxy = await startProxy({ upstreamUrl: `http://127.0.0.1:${port}`, env: { PAVE_UPSTREAM_RETRIES: '5' } })
+  t.teardown(() => proxy.close())
+  const controller = new AbortController()
+  setTimeout(() => controller.abort(), 30)
+  await t.rejects(request(`${proxy.url}/v1/sessions/ABC`, { signal: controller.signal }))
+  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  const metrics = await (await request(`${proxy.url}/metrics`)).body.text()
+  const retries = Number(/pave_proxy_upstream_retries_total\{account="default"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+  t.ok(retries <= 1, `stopped after ${retries} retry`)
+  t.ok(proxy.logs.some((l) => l.includes('"aborted":true')), 'the access line says the caller went away')
+})
