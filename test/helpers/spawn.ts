@@ -6,7 +6,8 @@ export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
 export function spawnMain (args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // A spawned proxy runs through tsx: its coverage would be merged under other source maps.
+    env: { PATH: process.env.PATH ?? '', _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
 }
