@@ -197,7 +197,8 @@ async function uploads (upstream: string): Promise<void> {
       cores: cores.proxy,
       logFile: join(tmp, 'pave-proxy.log'),
       env: { PAVE_PROXY_BODY_LIMIT: String(8 * 1024 ** 3) },
-      nodeFlags: [`--import=${peakPreload(tmp)}`]
+      nodeFlags: [`--import=${peakPreload(tmp)}`],
+      overrides: knobs.paveProxyEnv
     })
     await sleep(500)
     const before = await readPeak()
@@ -239,7 +240,7 @@ async function main (): Promise<void> {
   const profDir = join(tmp, 'prof')
   mkdirSync(profDir, { recursive: true })
   const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', `--import=${memoryPreload(tmp)}`]
-  const pave = await startPaveProxy({ upstream: upstreamOrigin, cores: cores.proxy, logFile: join(tmp, 'pave-proxy.log'), nodeFlags })
+  const pave = await startPaveProxy({ upstream: upstreamOrigin, cores: cores.proxy, logFile: join(tmp, 'pave-proxy.log'), nodeFlags, overrides: knobs.paveProxyEnv })
   progress(`pave-proxy served its first request ${pave.startupMs.toFixed(0)} ms after spawn (with the profiler on)`)
   const lines: string[] = []
   if (mode === 'load') {

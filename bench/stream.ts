@@ -47,7 +47,8 @@ async function streaming (): Promise<{ table: string, targets: Target[], data: u
         upstream: upstream.origin,
         cores: cores.proxy,
         logFile: join(tmp, `pave-proxy-stream-${round}.log`),
-        env: { PAVE_PROXY_BODY_LIMIT: String(Math.max(bytes * 2, 52_428_800)) }
+        env: { PAVE_PROXY_BODY_LIMIT: String(Math.max(bytes * 2, 52_428_800)) },
+        overrides: knobs.paveProxyEnv
       })
     }
   ]
@@ -218,7 +219,8 @@ async function sidecarGain (): Promise<{ table: string, targets: Target[], data:
         upstream: `https://127.0.0.1:${linkPort}`,
         cores: cores.proxy,
         logFile: join(tmp, 'pave-proxy-sidecar.log'),
-        env: { PAVE_UPSTREAM_CA_FILE: certs.caFile }
+        env: { PAVE_UPSTREAM_CA_FILE: certs.caFile },
+        overrides: knobs.paveProxyEnv
       })
     } catch (error) {
       const log = (() => { try { return readFileSync(join(tmp, 'pave-proxy-sidecar.log'), 'utf8').trim().split('\n').slice(-3).join('\n') } catch { return '' } })()
@@ -269,6 +271,7 @@ async function main (): Promise<void> {
     `pave-proxy streaming bench — ${new Date().toISOString()}`,
     `node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
     loadNote(ctx),
+    ...(Object.keys(knobs.paveProxyEnv).length > 0 ? [`NOT THE DEFAULTS: pave-proxy ran with BENCH_PAVE_PROXY_ENV ${Object.entries(knobs.paveProxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `upstream: Node (bench/upstream.ts); medians of ${knobs.streamRuns} transfers per direction; RSS growth = peak during the transfer − RSS just before it; MB = 10^6 bytes`,
     '',
     stream.table,

@@ -107,6 +107,8 @@ export interface PaveProxyOptions {
   readonly env?: Record<string, string>
   /** Extra node flags (e.g. --cpu-prof). */
   readonly nodeFlags?: string[]
+  /** BENCH_PAVE_PROXY_ENV: applied last. */
+  readonly overrides?: Record<string, string>
 }
 
 /** pave-proxy itself, from dist/, with its production defaults. */
@@ -122,7 +124,8 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
     PORT: String(port),
     LOG_LEVEL: 'info',
     PAVE_PROXY_SHUTDOWN_DELAY_MS: '0',
-    ...options.env
+    ...options.env,
+    ...options.overrides
   })
   const since = performance.now()
   let child: Child

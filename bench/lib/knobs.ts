@@ -51,6 +51,25 @@ export interface Knobs {
   readonly sidecarCalls: number
   /** `BENCH_RELAY_DELAY_MS` (20): one-way delay the relay adds. */
   readonly relayDelayMs: number
+  /**
+   * `BENCH_PAVE_PROXY_ENV` (none): extra environment for pave-proxy, `NAME=value` pairs
+   * separated by `;`, e.g. `LOG_LEVEL=warn;NODE_OPTIONS=--max-semi-space-size=4`, to
+   * try a setting. The report says so: the figures are then not the defaults'.
+   */
+  readonly paveProxyEnv: Record<string, string>
+}
+
+function pairs (name: string): Record<string, string> {
+  const raw = process.env[name]
+  const env: Record<string, string> = {}
+  if (raw === undefined) return env
+  for (const pair of raw.split(';')) {
+    if (pair.trim() === '') continue
+    const at = pair.indexOf('=')
+    if (at <= 0) throw new Error(`${name}: expected NAME=value pairs separated by ';' (got ${JSON.stringify(pair)})`)
+    env[pair.slice(0, at).trim()] = pair.slice(at + 1)
+  }
+  return env
 }
 
 export function readKnobs (): Knobs {
@@ -67,7 +86,8 @@ export function readKnobs (): Knobs {
     streamBytes: Math.round(number('BENCH_STREAM_BYTES', 1024 ** 3, 1024)),
     streamRuns: Math.round(number('BENCH_STREAM_RUNS', 3, 1)),
     sidecarCalls: Math.round(number('BENCH_SIDECAR_CALLS', 50, 1)),
-    relayDelayMs: number('BENCH_RELAY_DELAY_MS', 20, 0)
+    relayDelayMs: number('BENCH_RELAY_DELAY_MS', 20, 0),
+    paveProxyEnv: pairs('BENCH_PAVE_PROXY_ENV')
   }
 }
 

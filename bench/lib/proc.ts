@@ -174,6 +174,35 @@ export function treeRss (pid: number): number {
   return total
 }
 
+let clockTicks: number | undefined
+/** Kernel clock ticks per second (USER_HZ), for /proc/<pid>/stat times. */
+function ticksPerSecond (): number {
+  if (clockTicks === undefined) {
+    const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+    const value = Number(out.stdout?.trim())
+    clockTicks = Number.isFinite(value) && value > 0 ? value : 100
+  }
+  return clockTicks
+}
+
+/** CPU seconds (user + system) used so far by a process and its descendants (NaN without /proc). */
+export function treeCpuSeconds (pid: number): number {
+  let ticks = 0
+  const add = (id: number): void => {
+    const stat = readFileSync(`/proc/${id}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+    for (const child of childPids(id)) add(child)
+  }
+  try {
+    add(pid)
+  } catch {
+    return Number.NaN
+  }
+  return ticks / ticksPerSecond()
+}
+
 /** Anonymous resident bytes of a process and its descendants. */
 export function treeAnon (pid: number): number {
   let total = anonOf(pid)
