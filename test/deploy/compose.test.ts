@@ -92,7 +92,7 @@ t.test('the example client is the file beside the Compose file, calling the prox
 })
 
 async function runClient (proxyUrl: string): Promise<{ code: number | null, stdout: string }> {
-  const child = spawn(process.execPath, [EXAMPLE_CLIENT], { env: { PATH: process.env.PATH ?? '', PAVE_PROXY_URL: proxyUrl }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [EXAMPLE_CLIENT], { env: { PATH: process.env.PATH ?? '', _TAPJS_PROCESSINFO_COVERAGE_: '0', PAVE_PROXY_URL: proxyUrl }, stdio: ['ignore', 'pipe', 'inherit'] })
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   return await new Promise((resolve) => child.on('close', (code) => { resolve({ code, stdout }) }))
