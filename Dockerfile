@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # pave-proxy container image.
 #
 #   docker build -t pave-proxy .
@@ -12,7 +10,8 @@
 # (scripts/container-smoke.sh builds this file against local bases):
 #
 #   BUILD_IMAGE    any Node.js >= 20.19 image with npm and a shell (the full Debian image by default)
-#   RUNTIME_IMAGE  any image with `node` on the PATH below and a user 65532; no shell, no npm needed
+#   RUNTIME_IMAGE  any image with `node` on the PATH below; no shell, no npm needed (the
+#                  process runs as uid 65532, which needs no /etc/passwd entry)
 #
 # The runtime is distroless rather than alpine: no shell, no package manager and no
 # busybox in the final image (nothing for an intruder to run, far fewer packages to
@@ -28,7 +27,8 @@ WORKDIR /build
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` (the build) needs the sources, copied below; no
-# dependency needs an install script at run time.
+# dependency needs an install script at run time. The cache mount needs BuildKit
+# (Docker's default builder since 23.0; podman/buildah support it too).
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
