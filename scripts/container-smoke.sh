@@ -25,10 +25,12 @@
 # a signed POST /v1/sessions goes through (200 with a session_key), the process runs
 # as uid 65532, the root filesystem refuses writes, a wrong secret gets PAVE's 403,
 # and SIGTERM (the stop signal) drains — /readyz 503 while still serving — and exits 0.
+# Last, if podman-compose is installed, docker-compose.yml itself runs (mock, proxy with
+# its Compose secret, example client) on a Compose bridge network.
 #
 # Runtime flags: podman's default runtime (crun) and its default ulimits fail on this
-# kind of machine, and only host networking works, hence PODMAN and RUN_LIMITS below.
-# Both listeners bind to free ports picked at start.
+# kind of machine, hence PODMAN and RUN_LIMITS below. The single containers use the
+# host's network, on free ports picked at start, so curl reaches them directly.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
