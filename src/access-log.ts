@@ -6,14 +6,13 @@
 import type { Socket } from 'node:net'
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
 import { errorCodeOf } from './reply-error.js'
-import { serializeError } from './logging.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
 type CountedSocket = Socket & { [kBytesWritten]?: number, [kBytesRead]?: number }
 
-/** Silences Fastify's own per-request lines; errors are still logged, without stacks. */
+/** Silences Fastify's own per-request lines (the access line below replaces them). */
 export class QuietLogController extends LogController {
   constructor () {
     super({ requestIdLogLabel: 'reqId' })
@@ -21,13 +20,6 @@ export class QuietLogController extends LogController {
 
   override incomingRequest (): void {}
   override requestCompleted (): void {}
-  override defaultErrorLog (error: Error, request: FastifyRequest): void {
-    request.log.error({ err: serializeError(error) }, 'unhandled error')
-  }
-
-  override streamError (error: Error, request: FastifyRequest): void {
-    request.log.info({ err: serializeError(error) }, 'response stream ended early')
-  }
 }
 
 /** Starts tracking a request: in-flight gauge now, access line and counters on close. */

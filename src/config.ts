@@ -107,7 +107,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
         else account.apiSecret = secret
         account.apiSecretFile = path
       } catch (error) {
-        problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+        problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
       }
     } else if (account.apiSecret === undefined || account.apiSecret === '') {
       problems.push(`${labels.get(`/accounts/${index}/apiSecret`) ?? `accounts[${index}].apiSecret or apiSecretFile`} is required`)
@@ -124,7 +124,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
       if (token.length < 16) problems.push(`${label}: the token must be at least 16 characters`)
       else setPath(raw, 'inbound.token', token)
     } catch (error) {
-      problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+      problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
     }
   }
   const allow = getPath(raw, 'inbound.allow')
@@ -143,7 +143,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     try {
       if (!holdsCertificates(readFile(path))) problems.push(`${label}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
     } catch (error) {
-      problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+      problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
     }
   }
 
@@ -172,7 +172,7 @@ function readConfigFile (path: string, label: string, readFile: (path: string) =
   try {
     text = readFile(path)
   } catch (error) {
-    problems.push(`${label}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
     return undefined
   }
   let parsed: unknown
@@ -180,8 +180,9 @@ function readConfigFile (path: string, label: string, readFile: (path: string) =
     parsed = parseYaml(text)
   } catch (error) {
     // yaml's message quotes the offending line, which may hold a secret: report the position only.
-    const position = (error as { linePos?: Array<{ line: number, col: number }> }).linePos?.[0]
-    problems.push(`${label}: ${path} is not valid YAML${position !== undefined ? ` (line ${position.line}, column ${position.col})` : ''}`)
+    // (yaml's parse errors always carry their position.)
+    const position = (error as { linePos: Array<{ line: number, col: number }> }).linePos[0] as { line: number, col: number }
+    problems.push(`${label}: ${path} is not valid YAML (line ${position.line}, column ${position.col})`)
     return undefined
   }
   if (parsed === null || parsed === undefined) return {}
@@ -246,7 +247,7 @@ const validate = ajv.compile(CONFIG_SCHEMA)
 function schemaProblems (raw: Raw, labels: Map<string, string>): string[] {
   if (validate(raw)) return []
   const problems = new Set<string>()
-  for (const error of validate.errors ?? []) problems.add(describe(error, labels))
+  for (const error of validate.errors as ErrorObject[]) problems.add(describe(error, labels))
   return [...problems]
 }
 
@@ -268,7 +269,7 @@ function describe (error: ErrorObject, labels: Map<string, string>): string {
       : `${label} must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit`
   }
   if (error.keyword === 'minLength') return `${label} must not be empty`
-  return `${label} ${error.message ?? 'is invalid'}`
+  return `${label} ${error.message as string}`
 }
 
 function labelOf (pointer: string, labels: Map<string, string>): string {
@@ -346,6 +347,11 @@ function convert (value: string, type: 'string' | 'integer' | 'boolean' | 'list'
   if (type === 'list') return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
   if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
   return value
+}
+
+/** An I/O error's code for a problem line (`ENOENT`, `EACCES`…), never its message. */
+function errnoCode (error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'error'
 }
 
 function toInteger (value: string): number | string {

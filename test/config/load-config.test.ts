@@ -239,3 +239,26 @@ t.test('the list of environment names', async (t) => {
     t.ok(ENVIRONMENT_VARIABLES.includes(name), name)
   }
 })
+
+t.test('read errors without a code, empty values, bad names, booleans and relative token files', async (t) => {
+  const failing = (): string => { throw new Error('no code here') }
+  const problems = problemsOf(() => loadConfig({
+    env: { PAVE_USERNAME: 'u', PAVE_API_KEY: 'k', PAVE_API_SECRET_FILE: '/s', PAVE_PROXY_TOKEN_FILE: '/t', PAVE_PROXY_CONFIG: '/c.yaml' },
+    readFile: failing
+  }))
+  t.same(problems, [
+    'PAVE_PROXY_CONFIG: cannot read /c.yaml (error)',
+    'PAVE_API_SECRET_FILE: cannot read /s (error)',
+    'PAVE_PROXY_TOKEN_FILE: cannot read /t (error)'
+  ])
+  const file = tempFile('odd.yaml', 'accounts:\n  - { name: "-bad name", prefix: /x, username: "", apiKey: k, apiSecret: s }\n')
+  const odd = problemsOf(() => loadConfig({ env: { PAVE_PROXY_CONFIG: file } }))
+  t.ok(odd.includes('accounts[0].name must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit'), odd.join('\n'))
+  t.ok(odd.includes('accounts[0].username must not be empty'))
+  t.equal(loadConfig({ env: { ...BASE_ENV, PAVE_CLOCK_SKEW_CORRECTION: 'true' } }).signing.clockSkewCorrection, true)
+  const token = tempFile('token', 'a-relative-token-not-real\n')
+  const [dir, name] = [token.slice(0, token.lastIndexOf('/')), token.slice(token.lastIndexOf('/') + 1)]
+  const config = loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_TOKEN_FILE: name }, cwd: dir })
+  t.equal(config.inbound.tokenFile, token)
+  t.equal(config.inbound.token, 'a-relative-token-not-real')
+})
