@@ -258,7 +258,7 @@ async function main (): Promise<void> {
   const lines = [
     '',
     `pave-proxy bench — ${new Date().toISOString()}`,
-    `node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
+    `pave-proxy ${ctx.revision}; node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
     loadNote(ctx),
     ...(Object.keys(knobs.paveProxyEnv).length > 0 ? [`NOT THE DEFAULTS: pave-proxy ran with BENCH_PAVE_PROXY_ENV ${Object.entries(knobs.paveProxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `upstream: ${upstreamKind}; load: ${load.name}`,
@@ -268,6 +268,7 @@ async function main (): Promise<void> {
     table,
     '',
     ...active.map((c) => `- ${c.name}: ${c.description}`),
+    ...logNote(runs.get('pave-proxy') ?? []),
     ...[...failures].flatMap(([name, list]) => list.map((f) => `- ${name} round ${f.round} failed: ${f.error}`)),
     '',
     'Targets (issue 7; the streaming and sidecar-gain targets are in `npm run bench:stream`):',
@@ -281,6 +282,7 @@ async function main (): Promise<void> {
     kind: 'pave-proxy bench',
     generatedAt: new Date().toISOString(),
     elapsedSeconds: Math.round((performance.now() - began) / 1000),
+    revision: ctx.revision,
     machine: ctx.machine,
     load: loadNote(ctx),
     cores: cores.description,
@@ -297,6 +299,14 @@ async function main (): Promise<void> {
   progress(`wrote ${writeResult('latest.json', report)} (${report.elapsedSeconds} s)`)
   await upstream.stop()
   await verifier.stop()
+}
+
+/** Shows that pave-proxy really logged: lines and bytes written per round. */
+function logNote (list: readonly RunFigures[]): string[] {
+  const lines = median(list.map((r) => r.extra?.logLines ?? Number.NaN))
+  const bytes = median(list.map((r) => r.extra?.logBytes ?? Number.NaN))
+  if (!Number.isFinite(lines)) return []
+  return [`- pave-proxy's log: ${fmtInt(lines)} lines (${fmtMB(bytes)}) per round, median; about ${fmtInt(bytes / Math.max(1, lines))} bytes per line`]
 }
 
 interface Summary {

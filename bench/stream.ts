@@ -269,7 +269,7 @@ async function main (): Promise<void> {
   const lines = [
     '',
     `pave-proxy streaming bench — ${new Date().toISOString()}`,
-    `node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
+    `pave-proxy ${ctx.revision}; node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
     loadNote(ctx),
     ...(Object.keys(knobs.paveProxyEnv).length > 0 ? [`NOT THE DEFAULTS: pave-proxy ran with BENCH_PAVE_PROXY_ENV ${Object.entries(knobs.paveProxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `upstream: Node (bench/upstream.ts); medians of ${knobs.streamRuns} transfers per direction; RSS growth = peak during the transfer − RSS just before it; MB = 10^6 bytes`,
@@ -292,6 +292,7 @@ async function main (): Promise<void> {
     kind: 'pave-proxy streaming bench',
     generatedAt: new Date().toISOString(),
     elapsedSeconds: Math.round((performance.now() - began) / 1000),
+    revision: ctx.revision,
     machine: ctx.machine,
     load: loadNote(ctx),
     cores: cores.description,

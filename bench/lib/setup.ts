@@ -1,4 +1,5 @@
 /** What `bench/run.ts` and `bench/stream.ts` share: a temp dir, core pinning, the compiled helpers, clean exits. */
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { cpus, tmpdir, availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +13,15 @@ export interface BenchContext {
   /** Scratch directory, removed on exit. */
   readonly tmp: string
   readonly machine: { node: string, cpu: string, cores: number, platform: string, loadAverageAtStart: number }
+  /** The commit measured, `+dirty` when src/ had uncommitted changes. */
+  readonly revision: string
+}
+
+function revision (): string {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' })
+  if (head.status !== 0) return 'unknown (not a git checkout)'
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO_ROOT, encoding: 'utf8' })
+  return head.stdout.trim() + ((dirty.stdout ?? '').trim() !== '' ? '+dirty' : '')
 }
 
 /** One line on how busy the machine was: other processes on the bench's cores make every figure noisier. */
@@ -37,7 +47,7 @@ export function setUp (): BenchContext {
   const tmp = mkdtempSync(join(tmpdir(), 'pave-bench-'))
   installCleanup(() => rmSync(tmp, { recursive: true, force: true }))
   compileBench()
-  return { knobs, cores, tmp, machine }
+  return { knobs, cores, tmp, machine, revision: revision() }
 }
 
 /** Writes a report to bench/results/<name> (git-ignored); returns its path relative to the repo. */
