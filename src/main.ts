@@ -88,7 +88,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
   const rewatch = (): void => {
     watcher?.close()
     const files = watchedFiles(app.currentConfig())
-    watcher = files.length > 0 ? watchFiles(files, reload, (error) => log.warn({ err: serializeError(error) }, 'cannot watch a configuration file; SIGHUP still reloads')) : undefined
+    watcher = files.length > 0 ? watchFiles(files, reload, (error) => log.warn({ err: error }, 'cannot watch a configuration file; SIGHUP still reloads')) : undefined
   }
   const reload = (): void => {
     let next: Config
@@ -112,13 +112,13 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
     skip: ['SIGHUP'], // SIGHUP reloads the configuration (below); it never stops the proxy
     // The whole drain is bounded here too, in case closing itself stalls.
     delay: config.shutdown.delayMs + config.shutdown.timeoutMs + 5_000,
-    logger: { error: (value: unknown) => log.error({ err: serializeError(value) }, 'shutdown') },
+    logger: { error: (value: unknown) => log.error({ err: value }, 'shutdown') },
     onSecondSignal: (signal: string) => {
       log.warn({ signal }, 'second signal: exiting at once')
       process.exit(1)
     }
   }, async ({ signal, err }) => {
-    if (err !== undefined) log.fatal({ err: serializeError(err) }, 'uncaught error: shutting down')
+    if (err !== undefined) log.fatal({ err }, 'uncaught error: shutting down')
     watcher?.close()
     log.info({ signal, delayMs: config.shutdown.delayMs }, 'draining: /readyz now answers 503')
     app.lifecycle.draining = true
