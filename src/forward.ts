@@ -178,6 +178,8 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, host: string, re
   for (const name in incoming) {
     const value = incoming[name]
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || (named !== undefined && named.has(name))) continue
+    // `api_token` is `API-Token` to servers that map `-` and `_` to one name (CGI, WSGI, Rack).
+    if (name.includes('_') && DROPPED_REQUEST_HEADERS.has(name.replaceAll('_', '-'))) continue
     headers[name] = value
   }
   headers.host = host
