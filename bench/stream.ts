@@ -165,7 +165,7 @@ function httpsCall (port: number, ca: Buffer, agent: HttpsAgent | false): Promis
   })
 }
 
-/** Connections the TLS upstream has accepted so far (this call's own not counted). */
+/** Connections the TLS upstream had accepted before this call's own. */
 function tlsConnections (port: number, ca: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port, path: STATS_PATH, agent: false, ca }, (res) => {
@@ -238,8 +238,9 @@ async function sidecarGain (): Promise<{ table: string, targets: Target[], data:
       { label: 'app → PAVE, its own warm keep-alive HTTPS connection (reference)', one: () => httpsCall(linkPort, ca, keepAlive) },
       { label: 'app → PAVE, new HTTPS connection per call, TCP handshake not delayed (reference)', one: () => httpsCall(dataOnlyPort, ca, false) }
     ]) as [CallSeries, CallSeries, CallSeries, CallSeries]
-    // Every fresh call opened one; what is left is pave-proxy's (and the keep-alive app's, if it lost its connection).
-    const sidecarConnections = await tlsConnections(tlsPort, ca) - connectionsBefore - 2 * calls
+    // Every fresh call opened one, and so did the first count; what is left is pave-proxy's
+    // (and the keep-alive app's, had it lost its connection).
+    const sidecarConnections = await tlsConnections(tlsPort, ca) - connectionsBefore - 1 - 2 * calls
     keepAlive.destroy()
     notes.push(`calls interleaved (fresh, sidecar, keep-alive app, fresh without handshake RTT, …); pave-proxy and the keep-alive app opened ${sidecarConnections} new TLS connection(s) between them during the timed calls`)
     const gain = fresh.totalMs / sidecar.totalMs
