@@ -1,5 +1,9 @@
 /**
- * The inbound body limit, enforced while streaming.
+ * The inbound message check and body limit, enforced before and while streaming.
+ *
+ * A proxied request whose message cannot be forwarded as one unambiguous request
+ * (see `request-target.ts`: HTTP version, `Host`, `Transfer-Encoding`) is refused
+ * before anything is sent upstream.
  *
  * The proxy passes request bodies through as streams, which Fastify's own
  * `bodyLimit` does not count. A declared `Content-Length` above the limit is
@@ -10,6 +14,7 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import { ProxyError } from './errors.js'
+import { messageProblem } from './request-target.js'
 
 /** Counts bytes and fails with PAVE_PROXY_REQUEST_TOO_LARGE past `limit`. */
 export class BodyLimiter extends Transform {
@@ -28,10 +33,13 @@ export class BodyLimiter extends Transform {
 }
 
 /**
- * Applies the limit to a proxied request: an error to answer with at once, or
- * `undefined` (the body, when chunked, is then wrapped in a {@link BodyLimiter}).
+ * Applies the message check and the limit to a proxied request: an error to
+ * answer with at once, or `undefined` (the body, when chunked, is then wrapped in
+ * a {@link BodyLimiter}).
  */
 export function limitBody (request: FastifyRequest, limit: number): ProxyError | undefined {
+  const problem = messageProblem(request.raw)
+  if (problem !== undefined) return new ProxyError(problem)
   const declared = request.headers['content-length']
   if (declared !== undefined) {
     return Number(declared) > limit ? new ProxyError('PAVE_PROXY_REQUEST_TOO_LARGE') : undefined

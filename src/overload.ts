@@ -1,0 +1,181 @@
+/**
+ * Capacity: how many proxied requests run at once, how many wait, for how long,
+ * and how long a caller that stopped reading may hold its place.
+ *
+ * - At most `maxInFlight` proxied requests are past this gate at any time (by
+ *   default the upstream pool's `connections`, so undici's own queue, which has
+ *   no bound, stays empty).
+ * - Beyond that, up to `maxQueued` requests wait, first come first served, each
+ *   at most `queueTimeoutMs`; a request that finds the queue full, or waits too
+ *   long, is answered 503 `PAVE_PROXY_OVERLOADED` with `Retry-After: 1`. A caller
+ *   that goes away while waiting leaves the queue.
+ * - Once a proxied request's response has started, a caller that reads nothing
+ *   for `sendTimeoutMs` (its socket makes no write progress) is disconnected,
+ *   which cancels the upstream request and frees the place (nginx's
+ *   `send_timeout`). A wait for the upstream is not the caller's silence: the
+ *   upstream timeouts bound that.
+ *
+ * Memory is bounded by `maxInFlight + maxQueued` requests (each a socket and a
+ * few kilobytes) plus the sockets that are refused at once.
+ */
+import type { ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from './config-schema.js'
+import { sendError } from './reply-error.js'
+
+/** Longest queue of waiting requests. Envoy's `max_pending_requests` default. */
+export const DEFAULT_MAX_QUEUED = 1024
+/** Longest wait for a place. */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
+/** Longest time without write progress to a caller that stopped reading. nginx's `send_timeout` default. */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+/** Seconds a refused caller is told to wait (`Retry-After`). */
+export const RETRY_AFTER_SECONDS = 1
+
+export interface OverloadOptions {
+  /** Most proxied requests in flight at once. Default: `upstream.connections` (128). */
+  readonly maxInFlight: number
+  /** Most requests waiting for a place; more are refused at once. Default {@link DEFAULT_MAX_QUEUED}. */
+  readonly maxQueued: number
+  /** Longest wait for a place, in ms. Default {@link DEFAULT_QUEUE_TIMEOUT_MS}. */
+  readonly queueTimeoutMs: number
+  /** Longest time a started response may make no progress to its caller, in ms. Default {@link DEFAULT_SEND_TIMEOUT_MS}. */
+  readonly sendTimeoutMs: number
+}
+
+/** The limits in force: those given, else the defaults (`maxInFlight` from the upstream pool's size). */
+export function overloadOptions (config: Config, given: Partial<OverloadOptions> = {}): OverloadOptions {
+  return {
+    maxInFlight: given.maxInFlight ?? config.upstream.connections,
+    maxQueued: given.maxQueued ?? DEFAULT_MAX_QUEUED,
+    queueTimeoutMs: given.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS,
+    sendTimeoutMs: given.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+  }
+}
+
+interface Waiter {
+  readonly grant: () => void
+  readonly refuse: () => void
+  timer: NodeJS.Timeout | undefined
+  done: boolean
+}
+
+/** A counter of places with a bounded, timed FIFO queue. */
+export class AdmissionGate {
+  readonly #maxInFlight: number
+  readonly #maxQueued: number
+  readonly #queueTimeoutMs: number
+  readonly #queue: Waiter[] = []
+  #inFlight = 0
+
+  constructor (options: Pick<OverloadOptions, 'maxInFlight' | 'maxQueued' | 'queueTimeoutMs'>) {
+    this.#maxInFlight = options.maxInFlight
+    this.#maxQueued = options.maxQueued
+    this.#queueTimeoutMs = options.queueTimeoutMs
+  }
+
+  /** Requests holding a place. */
+  get inFlight (): number { return this.#inFlight }
+  /** Requests waiting for one. */
+  get queued (): number { return this.#queue.length }
+
+  /**
+   * Asks for a place: `grant` is called (at once or later) when one is given, or
+   * `refuse` when the queue is full or the wait times out. Returns a function that
+   * gives the place back once granted, or leaves the queue before (idempotent).
+   */
+  enter (grant: () => void, refuse: () => void): () => void {
+    if (this.#inFlight < this.#maxInFlight) {
+      this.#inFlight++
+      grant()
+      return this.#releaser()
+    }
+    if (this.#queue.length >= this.#maxQueued) {
+      refuse()
+      return () => {}
+    }
+    let release: (() => void) | undefined
+    const waiter: Waiter = {
+      grant: () => { release = this.#releaser(); grant() },
+      refuse,
+      timer: undefined,
+      done: false
+    }
+    waiter.timer = setTimeout(() => {
+      this.#leave(waiter)
+      refuse()
+    }, this.#queueTimeoutMs)
+    this.#queue.push(waiter)
+    return () => {
+      if (release !== undefined) release()
+      else this.#leave(waiter)
+    }
+  }
+
+  #leave (waiter: Waiter): void {
+    if (waiter.done) return
+    waiter.done = true
+    clearTimeout(waiter.timer)
+    this.#queue.splice(this.#queue.indexOf(waiter), 1)
+  }
+
+  #releaser (): () => void {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.#queue.shift()
+      if (next === undefined) {
+        this.#inFlight--
+        return
+      }
+      // The place passes straight to the first waiter.
+      next.done = true
+      clearTimeout(next.timer)
+      next.grant()
+    }
+  }
+}
+
+/**
+ * Puts every proxied request (a route with an account) through an
+ * {@link AdmissionGate} and arms the send timeout. Call it after the hooks that
+ * refuse requests outright, so that refused requests never take a place.
+ */
+export function installOverloadGuard (app: FastifyInstance, options: OverloadOptions): AdmissionGate {
+  const gate = new AdmissionGate(options)
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+    if (request.routeOptions.config.account === undefined) {
+      done()
+      return
+    }
+    const res = reply.raw
+    const leave = gate.enter(() => {
+      armSendTimeout(res, options.sendTimeoutMs)
+      done()
+    }, () => {
+      request.log.warn({ inFlight: gate.inFlight, queued: gate.queued }, 'at capacity: request refused')
+      void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+      sendError(reply, 'PAVE_PROXY_OVERLOADED')
+    })
+    // Finished, failed or abandoned (while waiting too): the place is given back once.
+    res.once('close', leave)
+  })
+  return gate
+}
+
+/**
+ * Sets the caller socket's inactivity timeout for this request. Node re-arms it
+ * on every read and on every partial write, and resets it between requests.
+ */
+function armSendTimeout (res: ServerResponse, sendTimeoutMs: number): void {
+  const socket = res.socket
+  /* c8 ignore next -- a granted request's socket is still attached (a closed one has left the queue) */
+  if (socket === null) return
+  socket.setTimeout(sendTimeoutMs)
+  // A listener stops Node from destroying the socket on every timeout: only a started
+  // response whose bytes wait for the caller is cut (a silent upstream has its own timeout).
+  res.on('timeout', () => {
+    if (res.headersSent && !res.writableFinished && socket.writableLength > 0) res.destroy()
+  })
+}
