@@ -3,7 +3,6 @@
  * listens and never touches `process`; `main.ts` does that.
  */
 import { randomUUID } from 'node:crypto'
-import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
@@ -15,10 +14,11 @@ import { ClockSkew } from './signing/clock-skew.js'
 import { QuietLogController, trackRequest } from './access-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
-import { ProxyError, errorBody, ERROR_HEADER, type ErrorCode } from './errors.js'
+import { ProxyError, type ErrorCode } from './errors.js'
 import { loggerOptions, serializeError } from './logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { isAcceptableTarget } from './request-target.js'
+import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream.js'
@@ -64,7 +64,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     bodyLimit: config.bodyLimit,
     requestTimeout: config.inbound.requestTimeoutMs,
     keepAliveTimeout: config.inbound.keepAliveTimeoutMs,
-    http: { maxHeaderSize: config.inbound.maxHeaderSize },
+    // Node checks the headers and request timeouts only every connectionsCheckingInterval (30 s by
+    // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
+    http: { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false },
     // A path the router cannot decode (malformed or overlong percent-encoding) never reaches the hooks.
     frameworkErrors: (_error, request, reply) => {
       void reply.header('x-request-id', request.id)
@@ -72,21 +74,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
-      const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE'
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PAVE_PROXY_REQUEST_TIMEOUT'
-          : 'PAVE_PROXY_REQUEST_BAD'
-      logger.info({ code, parserError: error.code }, 'refused a malformed request')
-      if (socket.writable) {
-        const body = errorBody(code)
-        const status = code === 'PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE' ? '431 Request Header Fields Too Large'
-          : code === 'PAVE_PROXY_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
-        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-          `${ERROR_HEADER}: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
-      } else {
-        socket.destroy()
-      }
-    }
+    clientErrorHandler: createClientErrorHandler(logger)
   })
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
