@@ -18,6 +18,7 @@ import { ProxyError, type ErrorCode } from './errors.js'
 import { loggerOptions, serializeError } from './logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { isAcceptableTarget } from './request-target.js'
+import { installOverloadGuard, overloadOptions, type OverloadOptions } from './overload.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
@@ -30,6 +31,8 @@ export interface BuildAppOptions {
   readonly now?: () => number
   /** The upstream connection pool. Default: one built from `config.upstream`. */
   readonly dispatcher?: Dispatcher
+  /** Capacity limits (see `overload.ts`); each one not given takes its default. */
+  readonly overload?: Partial<OverloadOptions>
 }
 
 declare module 'fastify' {
@@ -144,6 +147,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     }
     done()
   })
+  // After the checks above, so that a refused request never takes a place.
+  installOverloadGuard(app, overloadOptions(config, options.overload))
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let code: ErrorCode
