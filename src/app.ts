@@ -23,6 +23,7 @@ import { connectionsCheckingInterval, createClientErrorHandler } from './client-
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream.js'
+import { withResponseDeadline } from './upstream-deadline.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -105,7 +106,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
   const inboundGuard = createInboundGuard(config.inbound)
-  const dispatcher = options.dispatcher ?? createDispatcher(config.upstream)
+  const dispatcher = withResponseDeadline(options.dispatcher ?? createDispatcher(config.upstream), config.upstream.timeoutMs)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
   app.decorate('metrics', metrics)
