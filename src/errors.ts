@@ -66,7 +66,8 @@ export function classifyUpstreamError (error: unknown): ErrorCode {
     if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'PAVE_PROXY_UPSTREAM_CONNECT_TIMEOUT'
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'PAVE_PROXY_UPSTREAM_TIMEOUT'
     if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'PAVE_PROXY_UPSTREAM_TLS'
-    if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE'
+    // undici's HTTPParserError names the llhttp error in its message only (its `code` is undefined).
+    if (code.startsWith('HPE_') || current.name === 'HTTPParserError' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE'
     if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return 'PAVE_PROXY_REQUEST_BAD'
     if (UNREACHABLE_CODES.has(code)) return 'PAVE_PROXY_UPSTREAM_UNREACHABLE'
   }
