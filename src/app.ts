@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
-import { pino, type DestinationStream } from 'pino'
+import { pino, type DestinationStream, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config-schema.js'
 import { AccountTable } from './accounts.js'
@@ -15,7 +15,7 @@ import { QuietLogController, trackRequest } from './access-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { loggerOptions, serializeError } from './logging.js'
+import { accessLogger, loggerOptions } from './logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { isAcceptableTarget } from './request-target.js'
 import { installOverloadGuard, overloadOptions, type OverloadOptions } from './overload.js'
@@ -82,6 +82,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
+  const accessLog = accessLogger(logger as Logger)
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
@@ -132,7 +133,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, metrics)
+    trackRequest(request, reply, metrics, accessLog)
     void reply.header('x-request-id', request.id)
     if (!isAcceptableTarget(request.raw.url ?? '')) {
       sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
@@ -154,17 +155,16 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let code: ErrorCode
     if (error instanceof ProxyError) code = error.code
-    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') code = 'PAVE_PROXY_REQUEST_TOO_LARGE'
     else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) code = 'PAVE_PROXY_REQUEST_BAD'
     else {
       code = 'PAVE_PROXY_INTERNAL'
-      request.log.error({ err: serializeError(error) }, 'request failed inside the proxy')
+      request.log.error({ err: error }, 'request failed inside the proxy')
     }
     sendError(reply, code)
   })
 
   app.setNotFoundHandler((request, reply) => {
-    sendError(reply, PROXIED_METHODS.includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
+    sendError(reply, (PROXIED_METHODS as readonly string[]).includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
