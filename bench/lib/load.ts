@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import { Agent, request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { percentile } from './stats.js'
+import { trackHelper } from './proc.js'
 
 export interface LoadResult {
   readonly tool: string
@@ -33,6 +34,7 @@ export interface LoadGenerator {
 function collect (command: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    trackHelper(child)
     let out = ''
     let err = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })

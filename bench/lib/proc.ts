@@ -51,6 +51,14 @@ export interface Child {
 }
 
 const running = new Set<Child>()
+/** Short-lived helpers (load generators): killed too when the harness is interrupted. */
+const helpers = new Set<ChildProcess>()
+
+/** Registers a short-lived child so an interrupted harness does not leave it behind. */
+export function trackHelper (child: ChildProcess): void {
+  helpers.add(child)
+  child.once('exit', () => helpers.delete(child))
+}
 
 export interface SpawnOptions {
   readonly cores?: string | undefined
@@ -104,6 +112,7 @@ export function startChild (name: string, command: string, args: string[], optio
 
 /** Stops every child still running (on the way out, also after a failure). */
 export async function stopAll (): Promise<void> {
+  for (const helper of helpers) helper.kill('SIGKILL')
   await Promise.all([...running].map((child) => child.stop(2_000)))
 }
 
@@ -122,6 +131,7 @@ export function installCleanup (extra: () => void = () => {}): void {
     })
   }
   process.once('exit', () => {
+    for (const helper of helpers) helper.kill('SIGKILL')
     for (const child of running) child.process.kill('SIGKILL')
     extra()
   })
