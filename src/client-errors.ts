@@ -14,8 +14,11 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { ERRORS, ERROR_HEADER, errorBody, type ErrorCode } from './errors.js'
 
-/** Errors meaning the caller's side of the connection is gone, not that it sent something bad. */
-const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT'])
+/**
+ * Errors meaning the caller's side of the connection is gone, not that it sent
+ * something bad (`HPE_INVALID_EOF_STATE`: the connection ended inside a request).
+ */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'HPE_INVALID_EOF_STATE'])
 
 /** Node keeps the response being written on a connection here (an internal, stable since Node 0.x). */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null }

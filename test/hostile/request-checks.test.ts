@@ -86,7 +86,7 @@ t.test('the client-error handler', async (t) => {
   t.ok(closing.destroyed)
 
   const lost = fakeSocket({ writable: true })
-  handle(error('ECONNRESET'), lost)
+  handle(error('HPE_INVALID_EOF_STATE'), lost)
   t.same(lost.wrote, [])
   t.ok(lost.destroyed)
   t.same(lines.map(([level, , msg]) => `${level} ${msg}`), [
