@@ -86,9 +86,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
+  const now = options.now ?? Date.now
   const clockSkew = config.signing.clockSkewCorrection
     ? new ClockSkew({
-      ...(options.now !== undefined ? { now: options.now } : {}),
+      now,
       warnThresholdMs: config.signing.clockSkewWarnSeconds * 1000,
       onChange: (offsetMs, crossed) => {
         metrics.clockOffset.set(offsetMs / 1000)
@@ -102,7 +103,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const signer = new Signer({
     tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
     refreshMarginSeconds: config.signing.refreshMarginSeconds,
-    ...(options.now !== undefined ? { now: options.now } : {}),
+    now,
     ...(clockSkew !== undefined ? { clockOffsetMs: () => clockSkew.offsetMs } : {}),
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
@@ -135,7 +136,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.addHook('onRequest', (request, reply, done) => {
     trackRequest(request, reply, metrics, accessLog)
     void reply.header('x-request-id', request.id)
-    if (!isAcceptableTarget(request.raw.url ?? '')) {
+    if (!isAcceptableTarget(request.raw.url as string)) {
       sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
       return
     }

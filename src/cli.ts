@@ -30,7 +30,7 @@ Commands:
 
 Options:
   --config FILE            YAML configuration file (also PAVE_PROXY_CONFIG)
-${SETTING_FLAGS.map((s) => `  --${`${s.flag ?? ''} VALUE`.padEnd(23)}same as ${s.env}`).join('\n')}
+${SETTING_FLAGS.map((s) => `  --${`${s.flag as string} VALUE`.padEnd(23)}same as ${s.env}`).join('\n')}
   --check-config           validate the configuration and exit (0 valid, 2 invalid)
   --help                   print this help and exit
   --version                print the version and exit
@@ -59,7 +59,7 @@ export function parseCommandLine (argv: readonly string[]): CommandLine {
   }
   const [command = 'serve', ...rest] = parsed.positionals
   if (command !== 'serve' && command !== 'check') throw new UsageError(`unknown command "${command}"`)
-  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0] ?? ''}"`)
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${String(rest[0])}"`)
   const flags: Record<string, string | undefined> = {}
   for (const [name, value] of Object.entries(parsed.values)) {
     if (typeof value === 'string') flags[name] = value

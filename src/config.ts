@@ -78,7 +78,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     const pointer = '/' + source.path.split('.').join('/')
     if (value !== undefined) {
       setPath(raw, source.path, convert(value, source.type))
-      labels.set(pointer, fromFlag !== undefined ? `--${source.flag ?? ''}` : source.env)
+      labels.set(pointer, fromFlag !== undefined ? `--${source.flag as string}` : source.env)
     } else {
       labels.set(pointer, `${source.path} (${source.env})`)
     }
@@ -99,7 +99,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     if (!isObject(account)) return
     const secretFile = account.apiSecretFile
     if (typeof secretFile === 'string' && secretFile !== '') {
-      const label = labels.get(`/accounts/${index}/apiSecretFile`) ?? `accounts[${index}].apiSecretFile`
+      const label = labels.get(`/accounts/${index}/apiSecretFile`) as string // every account index has its labels
       const path = isAbsolute(secretFile) ? secretFile : resolve(cwd, secretFile)
       try {
         const secret = readFile(path).replace(/\r?\n$/, '')
@@ -110,7 +110,7 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
         problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
       }
     } else if (account.apiSecret === undefined || account.apiSecret === '') {
-      problems.push(`${labels.get(`/accounts/${index}/apiSecret`) ?? `accounts[${index}].apiSecret or apiSecretFile`} is required`)
+      problems.push(`${labels.get(`/accounts/${index}/apiSecret`) as string} is required`)
     }
   })
 

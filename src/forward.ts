@@ -162,12 +162,13 @@ function classify (error: Error): ErrorCode {
 function fail (request: ForwardRequest, code: ErrorCode): void {
   const { res } = request
   request.log.warn({ code }, 'upstream request failed')
-  /* c8 ignore next 4 -- undici destroys the response it streams into when a body fails, which
+  /* c8 ignore start -- undici destroys the response it streams into when a body fails, which
      marks the caller gone first; this only guards against a future change of that order */
   if (res.headersSent) {
     res.destroy()
     return
   }
+  /* c8 ignore stop */
   writeRawError(res, code, request.id)
 }
 

@@ -262,3 +262,14 @@ t.test('read errors without a code, empty values, bad names, booleans and relati
   t.equal(config.inbound.tokenFile, token)
   t.equal(config.inbound.token, 'a-relative-token-not-real')
 })
+
+t.test('defaults for the input itself: no environment, a parsed command line, a relative config file, odd account entries', async (t) => {
+  t.same(problemsOf(() => loadConfig()), ['PAVE_API_SECRET (or PAVE_API_SECRET_FILE) is required', 'PAVE_USERNAME is required', 'PAVE_API_KEY is required'])
+  const { parseCommandLine } = await import('../../src/cli.js')
+  t.equal(loadConfig({ env: BASE_ENV, argv: parseCommandLine(['--port', '1234']) }).port, 1234)
+  const file = tempFile('relative.yaml', 'port: 4321\naccounts:\n  - 1\n')
+  const [dir, name] = [file.slice(0, file.lastIndexOf('/')), file.slice(file.lastIndexOf('/') + 1)]
+  t.same(problemsOf(() => loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_CONFIG: name }, cwd: dir })), ['accounts[0] must be object'])
+  const fine = tempFile('fine.yaml', 'port: 4321\n')
+  t.equal(loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_CONFIG: fine.slice(fine.lastIndexOf('/') + 1) }, cwd: fine.slice(0, fine.lastIndexOf('/')) }).port, 4321)
+})
