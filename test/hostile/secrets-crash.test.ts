@@ -39,7 +39,7 @@ function record (finished: Finished): void {
 /** Starts the proxy with the crash preload, makes two signed requests through it, and waits for it to end. */
 async function crashAfterRequests (mode: 'throw' | 'reject', upstreamUrl: string): Promise<Finished> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env(upstreamUrl, { PAVE_TEST_CRASH: mode, PAVE_TEST_CRASH_AFTER_MS: '2500' }) },
+    env: { PATH: process.env.PATH ?? '', _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env(upstreamUrl, { PAVE_TEST_CRASH: mode, PAVE_TEST_CRASH_AFTER_MS: '2500' }) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output = collect(child)
@@ -87,7 +87,7 @@ t.test('an invalid configuration, a port in use, --check-config and SIGTERM prin
   record(missingFile)
   t.equal(missingFile.code, 2)
 
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: { PATH: process.env.PATH ?? '', ...env(upstream.url) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: { PATH: process.env.PATH ?? '', _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env(upstream.url) }, stdio: ['ignore', 'pipe', 'pipe'] })
   const output = collect(child)
   const ready = await waitForOutput(output.stdout, /"msg":"Server listening at http:\/\/127\.0\.0\.1:(\d+)"/)
   const res = await request(`http://127.0.0.1:${ready[1] as string}/v1/callbacks`)
