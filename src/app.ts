@@ -11,11 +11,11 @@ import { AccountTable } from './accounts.js'
 import { createInboundGuard, OPEN_PATHS } from './inbound.js'
 import { planReload } from './reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
-import { QuietLogController, trackRequest } from './access-log.js'
+import { createAccessLog, QuietLogController, trackRequest } from './access-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { adminRoutes, type Lifecycle } from './admin.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { accessLogger, loggerOptions } from './logging.js'
+import { loggerOptions } from './logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { isAcceptableTarget } from './request-target.js'
 import { installOverloadGuard, overloadOptions, type OverloadOptions } from './overload.js'
@@ -82,7 +82,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
-  const accessLog = accessLogger(logger as Logger)
+  const accessLog = createAccessLog(logger as Logger)
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()

@@ -2,7 +2,7 @@
  * pino options for the proxy: JSON lines, one access line per request, and
  * redaction of every place a credential could appear, at every level.
  */
-import type { Logger, LoggerOptions } from 'pino'
+import type { LoggerOptions } from 'pino'
 
 /** What replaces a redacted value. */
 export const REDACTED = '[redacted]'
@@ -32,11 +32,3 @@ export function serializeError (error: unknown): Record<string, unknown> {
   return { type: error.name, message: error.message, ...(code !== undefined ? { code } : {}) }
 }
 
-/**
- * The logger for access lines: a child without redaction. An access line has a fixed
- * shape (method, target, status, timings, sizes, account, error code) that never holds a
- * header or a credential, so the per-line redaction pass would only cost time.
- */
-export function accessLogger (logger: Logger): Logger {
-  return logger.child({}, { redact: { paths: [] } })
-}
