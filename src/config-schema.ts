@@ -91,6 +91,18 @@ export interface InboundConfig {
   readonly token?: string | undefined
 }
 
+/** How much the proxy takes on at once (see `overload.ts`). */
+export interface CapacityConfig {
+  /** Most proxied requests in flight at once. Default: `upstream.connections`. */
+  readonly maxInFlight?: number | undefined
+  /** Most requests waiting for a place; more get 503 at once. Default 1024 (Envoy's `max_pending_requests`). */
+  readonly maxQueued: number
+  /** Longest wait for a place; then 503. Default 10000 ms. */
+  readonly queueTimeoutMs: number
+  /** Longest time a started response may make no progress to a caller that stopped reading. Default 60000 ms (nginx's `send_timeout`). */
+  readonly sendTimeoutMs: number
+}
+
 /** The validated, frozen configuration that everything inside the proxy trusts. */
 export interface Config {
   /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
@@ -105,6 +117,7 @@ export interface Config {
   readonly signing: SigningConfig
   readonly shutdown: ShutdownConfig
   readonly inbound: InboundConfig
+  readonly capacity: CapacityConfig
   readonly accounts: readonly AccountConfig[]
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
@@ -130,6 +143,9 @@ export const DEFAULT_INBOUND_HEADERS_TIMEOUT_MS = 10_000
 export const DEFAULT_INBOUND_REQUEST_TIMEOUT_MS = 300_000
 export const DEFAULT_INBOUND_KEEP_ALIVE_TIMEOUT_MS = 72_000
 export const DEFAULT_INBOUND_MAX_HEADER_SIZE = 16_384
+export const DEFAULT_MAX_QUEUED = 1024
+export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
@@ -167,6 +183,11 @@ export function defaultSettings (): Record<string, unknown> {
       requestTimeoutMs: DEFAULT_INBOUND_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: DEFAULT_INBOUND_KEEP_ALIVE_TIMEOUT_MS,
       maxHeaderSize: DEFAULT_INBOUND_MAX_HEADER_SIZE
+    },
+    capacity: {
+      maxQueued: DEFAULT_MAX_QUEUED,
+      queueTimeoutMs: DEFAULT_QUEUE_TIMEOUT_MS,
+      sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS
     }
   }
 }
@@ -202,6 +223,10 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'signing.clockSkewWarnSeconds', env: 'PAVE_CLOCK_SKEW_WARN_SECONDS', type: 'integer' },
   { path: 'inbound.allow', env: 'PAVE_PROXY_ALLOW', type: 'list' },
   { path: 'inbound.tokenFile', env: 'PAVE_PROXY_TOKEN_FILE', type: 'string' },
+  { path: 'capacity.maxInFlight', env: 'PAVE_PROXY_MAX_IN_FLIGHT', type: 'integer' },
+  { path: 'capacity.maxQueued', env: 'PAVE_PROXY_MAX_QUEUED', type: 'integer' },
+  { path: 'capacity.queueTimeoutMs', env: 'PAVE_PROXY_QUEUE_TIMEOUT_MS', type: 'integer' },
+  { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
   { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
 ]
@@ -240,7 +265,7 @@ const nonEmpty = { type: 'string', minLength: 1 }
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'accounts'],
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'accounts'],
   properties: {
     host: nonEmpty,
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -291,6 +316,16 @@ export const CONFIG_SCHEMA = {
         allow: { type: 'array', items: nonEmpty, minItems: 1 },
         tokenFile: nonEmpty,
         token: nonEmpty
+      }
+    },
+    capacity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        maxQueued: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+        queueTimeoutMs: ms,
+        sendTimeoutMs: ms
       }
     },
     accounts: {

@@ -23,12 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config-schema.js'
 import { sendError } from './reply-error.js'
 
-/** Longest queue of waiting requests. Envoy's `max_pending_requests` default. */
-export const DEFAULT_MAX_QUEUED = 1024
-/** Longest wait for a place. */
-export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
-/** Longest time without write progress to a caller that stopped reading. nginx's `send_timeout` default. */
-export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+export { DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS } from './config-schema.js'
 /** Seconds a refused caller is told to wait (`Retry-After`). */
 export const RETRY_AFTER_SECONDS = 1
 
@@ -43,13 +38,13 @@ export interface OverloadOptions {
   readonly sendTimeoutMs: number
 }
 
-/** The limits in force: those given, else the defaults (`maxInFlight` from the upstream pool's size). */
+/** The limits in force: those given (tests), else the configuration's (`maxInFlight` defaults to the upstream pool's size). */
 export function overloadOptions (config: Config, given: Partial<OverloadOptions> = {}): OverloadOptions {
   return {
-    maxInFlight: given.maxInFlight ?? config.upstream.connections,
-    maxQueued: given.maxQueued ?? DEFAULT_MAX_QUEUED,
-    queueTimeoutMs: given.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS,
-    sendTimeoutMs: given.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+    maxInFlight: given.maxInFlight ?? config.capacity.maxInFlight ?? config.upstream.connections,
+    maxQueued: given.maxQueued ?? config.capacity.maxQueued,
+    queueTimeoutMs: given.queueTimeoutMs ?? config.capacity.queueTimeoutMs,
+    sendTimeoutMs: given.sendTimeoutMs ?? config.capacity.sendTimeoutMs
   }
 }
 

@@ -57,9 +57,14 @@ t.test('every setting from the environment', async (t) => {
       PAVE_UPSTREAM_RETRIES: '0',
       PAVE_CLOCK_SKEW_CORRECTION: 'false',
       PAVE_CLOCK_SKEW_WARN_SECONDS: '5',
-      PAVE_PROXY_ALLOW: '127.0.0.1/32, ::1/128'
+      PAVE_PROXY_ALLOW: '127.0.0.1/32, ::1/128',
+      PAVE_PROXY_MAX_IN_FLIGHT: '16',
+      PAVE_PROXY_MAX_QUEUED: '32',
+      PAVE_PROXY_QUEUE_TIMEOUT_MS: '500',
+      PAVE_PROXY_SEND_TIMEOUT_MS: '700'
     }
   })
+  t.same(config.capacity, { maxInFlight: 16, maxQueued: 32, queueTimeoutMs: 500, sendTimeoutMs: 700 })
   t.equal(config.upstream.retries, 0)
   t.same(config.inbound.allow, ['127.0.0.1/32', '::1/128'])
   t.equal(config.host, '0.0.0.0')
@@ -272,4 +277,12 @@ t.test('defaults for the input itself: no environment, a parsed command line, a 
   t.same(problemsOf(() => loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_CONFIG: name }, cwd: dir })), ['accounts[0] must be object'])
   const fine = tempFile('fine.yaml', 'port: 4321\n')
   t.equal(loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_CONFIG: fine.slice(fine.lastIndexOf('/') + 1) }, cwd: fine.slice(0, fine.lastIndexOf('/')) }).port, 4321)
+})
+
+t.test('capacity settings reach the admission gate', async (t) => {
+  const { overloadOptions } = await import('../../src/overload.js')
+  const config = loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_MAX_IN_FLIGHT: '3', PAVE_PROXY_SEND_TIMEOUT_MS: '1234' } })
+  t.same(overloadOptions(config), { maxInFlight: 3, maxQueued: 1024, queueTimeoutMs: 10000, sendTimeoutMs: 1234 })
+  t.same(overloadOptions(loadConfig({ env: BASE_ENV })), { maxInFlight: 128, maxQueued: 1024, queueTimeoutMs: 10000, sendTimeoutMs: 60000 }, 'in flight defaults to the pool size')
+  t.equal(overloadOptions(config, { maxInFlight: 7 }).maxInFlight, 7, 'an explicit option wins')
 })
