@@ -203,7 +203,8 @@ function responseHeaders (answer: IncomingHttpHeaders, requestId: string, reques
 
 /** Header names listed in a `Connection` header (RFC 9110 §7.6.1), lowercased. */
 function connectionNamed (value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  // The common values name nothing that is not dropped anyway: no set to build.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   const names = (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '')
   return names.length > 0 ? new Set(names) : undefined
 }
