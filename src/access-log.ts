@@ -67,16 +67,16 @@ export function createAccessLog (logger: Logger): AccessLog {
 /** Starts tracking a request: in-flight gauge now, access line and counters on close. */
 export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog): void {
   metrics.inFlight.inc()
+  // Held from the start: by the time the response closes, Node may have released the socket.
+  const socket = request.raw.socket as CountedSocket
   reply.raw.once('close', () => {
     metrics.inFlight.dec()
-    logAccess(request, reply, metrics, log)
+    logAccess(request, reply, socket, metrics, log)
   })
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog): void {
+function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics, log: AccessLog): void {
   // Bytes on the wire since the previous request on this connection, headers included.
-  // (Node keeps req.socket set for the life of the request.)
-  const socket = request.raw.socket as CountedSocket
   const bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
   const bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
   socket[kBytesRead] = socket.bytesRead
