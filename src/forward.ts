@@ -88,6 +88,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
 
   let attempt = 0
   let resigned = false
+  let replayBody: Buffer | null = null
   let sentAt = 0
   let signedOffset = 0
 
@@ -99,7 +100,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     headers['api-token'] = signed['api-token']
     signedOffset = context.clockSkew?.offsetMs ?? 0
     sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
-    let replay = false
+    let replay = false // set when a 403 is to be re-signed and sent again
     context.dispatcher.stream({
       origin: context.origin,
       path: request.path,
@@ -113,9 +114,13 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
       if (context.clockSkew !== undefined) {
         const refused = statusCode === 403
         context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
-        if (refused && !resigned && Math.abs(context.clockSkew.offsetMs - signedOffset) > OFFSET_CHANGE_REMINT_MS && replayable(request)) {
-          replay = true
-          return noWrites() // the 403 is drained, then the request is sent again
+        if (refused && !resigned && Math.abs(context.clockSkew.offsetMs - signedOffset) > OFFSET_CHANGE_REMINT_MS) {
+          const body = replayableBody(request)
+          if (body !== undefined) {
+            replay = true
+            replayBody = body
+            return noWrites() // the 403 is drained, then the request is sent again
+          }
         }
       }
       if (statusCode < 100 || statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
@@ -127,7 +132,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
           resigned = true
           context.metrics.resigned.inc({ account: context.accountName })
           request.log.info({ offsetMs: context.clockSkew?.offsetMs }, 'PAVE refused a token signed before the clock offset moved: re-signing once')
-          dispatch(hasBody ? (request.recorder?.complete() ?? null) : null)
+          dispatch(replayBody)
         }
         return
       }
@@ -140,18 +145,20 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         setTimeout(() => dispatch(null), delay)
         return
       }
-      fail(request, classify(error))
+      fail(request, classifyForwardError(error))
     })
   }
   dispatch(request.body)
 }
 
-/** Whether a refused request can be sent again: no body, or a small one kept whole. */
-function replayable (request: ForwardRequest): boolean {
-  return request.body === null || request.recorder?.complete() !== undefined
+/** What a refused request would be sent again with: `null` for no body, the kept bytes, or `undefined` when it cannot be. */
+function replayableBody (request: ForwardRequest): Buffer | null | undefined {
+  if (request.body === null) return null
+  return request.recorder?.complete()
 }
 
-function classify (error: Error): ErrorCode {
+/** The proxy's code for a failed forward. */
+export function classifyForwardError (error: Error): ErrorCode {
   const code = (error as NodeJS.ErrnoException).code
   // Node refuses to write a status or header value the upstream should not have sent.
   if (code === 'ERR_HTTP_INVALID_STATUS_CODE' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') return 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE'
@@ -202,7 +209,7 @@ function responseHeaders (answer: IncomingHttpHeaders, requestId: string, reques
 }
 
 /** Header names listed in a `Connection` header (RFC 9110 §7.6.1), lowercased. */
-function connectionNamed (value: string | string[] | undefined): Set<string> | undefined {
+export function connectionNamed (value: string | string[] | undefined): Set<string> | undefined {
   // The common values name nothing that is not dropped anyway: no set to build.
   if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   const names = (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '')

@@ -39,3 +39,14 @@ t.test('neither the secret nor any token reaches a log line or a response, even 
   t.type(access[0]?.bytesOut, 'number')
   t.type(access[0]?.reqId, 'string')
 })
+
+t.test('below info, no access line is written', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startProxy({ upstreamUrl: upstream.url, env: { LOG_LEVEL: 'warn' } })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const res = await request(`${proxy.url}/v1/sessions`)
+  t.equal(res.statusCode, 200)
+  await res.body.dump()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.notOk(proxy.logs.some((l) => l.includes('request completed')))
+})

@@ -80,3 +80,21 @@ t.test('ClockSkew keeps only the latest samples', async (t) => {
   for (let i = 0; i < 3; i++) skew.observe(new Date(0).toUTCString(), 0, 0, true)
   t.equal(skew.offsetMs, 500, 'the old samples left the window')
 })
+
+t.test('forwarder helpers: error classes Node raises on a bad upstream answer, Connection lists', async (t) => {
+  const { classifyForwardError, connectionNamed } = await import('../../src/forward.js')
+  for (const code of ['ERR_HTTP_INVALID_STATUS_CODE', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']) {
+    t.equal(classifyForwardError(withCode(code)), 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE', code)
+  }
+  t.equal(classifyForwardError(withCode('ECONNREFUSED')), 'PAVE_PROXY_UPSTREAM_UNREACHABLE')
+  t.same([...(connectionNamed(['X-One', 'x-two, keep-alive']) ?? [])], ['x-one', 'x-two', 'keep-alive'], 'repeated Connection headers')
+  t.equal(connectionNamed(' , ,'), undefined, 'a Connection header that names nothing')
+  t.equal(connectionNamed('close'), undefined)
+})
+
+t.test('a Signer without an injected clock uses the wall clock', async (t) => {
+  const { Signer } = await import('../../src/signing/signer.js')
+  const signer = new Signer({ tokenLifetimeSeconds: 300, refreshMarginSeconds: 60 })
+  const signed = signer.sign({ name: 'a', prefix: '/', username: 'u', apiKey: 'k', apiSecret: 's' })
+  t.ok(Math.abs(Date.parse(signed['api-timestamp']) - Date.now()) < 2_000)
+})
