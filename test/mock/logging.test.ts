@@ -1,20 +1,9 @@
 /** pave-mock logs with pino, says why it refused a request, and never logs a secret or a token. */
 import t from 'tap'
-import { Writable } from 'node:stream'
+import { logCapture as capture } from '../helpers/proxy.js'
 import { pino } from 'pino'
 import { baseUrl, startPaveMock } from '../../src/mock/server.js'
 import { ALICE, call, signedHeaders } from './client.js'
-
-function capture (): { stream: Writable, lines: string[] } {
-  const lines: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
-      callback()
-    }
-  })
-  return { stream, lines }
-}
 
 t.test('a pino logger of the caller\'s: refusals and faults are logged, secrets and tokens never', async (t) => {
   const { stream, lines } = capture()
