@@ -6,11 +6,13 @@
  *
  * Passes when: no unexpected outcome (every answer is what its path should get,
  * none hangs past its deadline), the proxy's RSS stays within a band after the
- * warm-up, its file descriptors and sockets return to what the idle process held
+ * warm-up and does not drift upwards, its file descriptors and sockets return to what the idle process held
  * before any traffic once traffic stops, and its output holds neither the secret nor any minted token.
  *
  * Knobs (environment): SOAK_DURATION_S (600), SOAK_RATE requests/s (200),
- * SOAK_ABORTS callers who leave (10000), SOAK_RSS_BAND_MIB (48), SOAK_REPORT
+ * SOAK_ABORTS callers who leave (10000), SOAK_RSS_BAND_MIB (64: highest minus
+ * lowest sample after the warm-up, bursts and collections included),
+ * SOAK_RSS_DRIFT_MIB (16: median of the last third minus that of the first), SOAK_REPORT
  * (a path for the JSON report). Exit 0 on pass, 1 on failure.
  */
 import { spawn } from 'node:child_process'
@@ -32,7 +34,8 @@ const knob = (name: string, fallback: number): number => {
 const DURATION_S = knob('SOAK_DURATION_S', 600)
 const RATE = knob('SOAK_RATE', 200)
 const ABORTS = knob('SOAK_ABORTS', 10_000)
-const RSS_BAND_MIB = knob('SOAK_RSS_BAND_MIB', 48)
+const RSS_BAND_MIB = knob('SOAK_RSS_BAND_MIB', 64)
+const RSS_DRIFT_MIB = knob('SOAK_RSS_DRIFT_MIB', 16)
 const WARMUP_S = Math.min(60, Math.max(5, DURATION_S / 10))
 const POOL = 16
 const UPSTREAM_TIMEOUT_MS = 1_500
@@ -326,11 +329,15 @@ async function main (): Promise<void> {
   const afterWarmup = samples.filter((s) => s.atS >= WARMUP_S)
   const rssValues = afterWarmup.map((s) => s.rss)
   const rssBand = rssValues.length > 0 ? Math.max(...rssValues) - Math.min(...rssValues) : 0
+  const median = (values: number[]): number => { const v = [...values].sort((a, b) => a - b); return v[Math.floor(v.length / 2)] ?? 0 }
+  const third = Math.max(1, Math.floor(rssValues.length / 3))
+  const rssDrift = median(rssValues.slice(-third)) - median(rssValues.slice(0, third))
   const sorted = [...stats.latencies].sort((a, b) => a - b)
   const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
   const checks = {
     'no unexpected outcome': stats.unexpected.length === 0,
     [`RSS within ${RSS_BAND_MIB} MiB after warm-up`]: rssBand <= RSS_BAND_MIB * MiB,
+    [`RSS drift at most ${RSS_DRIFT_MIB} MiB`]: rssDrift <= RSS_DRIFT_MIB * MiB,
     'file descriptors back to the idle baseline': final.fds <= idleStart.fds,
     'sockets back to the idle baseline': final.sockets <= idleStart.sockets,
     'no secret or token in the output': leaks === 0,
@@ -352,6 +359,9 @@ async function main (): Promise<void> {
       min: +(Math.min(...rssValues) / MiB).toFixed(1),
       max: +(Math.max(...rssValues) / MiB).toFixed(1),
       band: +(rssBand / MiB).toFixed(1),
+      firstThirdMedian: +(median(rssValues.slice(0, third)) / MiB).toFixed(1),
+      lastThirdMedian: +(median(rssValues.slice(-third)) / MiB).toFixed(1),
+      drift: +(rssDrift / MiB).toFixed(1),
       underLoadAtEnd: +(lastUnderLoad.rss / MiB).toFixed(1),
       idleAtEnd: +(final.rss / MiB).toFixed(1)
     },
