@@ -6,24 +6,25 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
-import type { Config } from './config-schema.js'
-import { AccountTable } from './accounts.js'
-import { createInboundGuard, OPEN_PATHS } from './inbound.js'
-import { planReload } from './reload.js'
+import type { Config } from './config/schema.js'
+import { AccountTable } from './config/account-table.js'
+import { createGuardStage, createInboundGuard } from './inbound/guard.js'
+import { planReload } from './config/reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
-import { createAccessLog, QuietLogController, trackRequest } from './access-log.js'
-import { createMetrics, type Metrics } from './metrics.js'
-import { adminRoutes, type Lifecycle } from './admin.js'
+import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
+import { createMetrics, type Metrics } from './observe/metrics.js'
+import { adminRoutes, type Lifecycle } from './observe/admin.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { loggerOptions } from './logging.js'
+import { loggerOptions } from './observe/logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
-import { isAcceptableTarget } from './request-target.js'
-import { installOverloadGuard, overloadOptions, type OverloadOptions } from './overload.js'
-import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
+import { targetStage } from './inbound/request-target.js'
+import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
+import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
+import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
-import { createDispatcher } from './upstream.js'
-import { withResponseDeadline } from './upstream-deadline.js'
+import { createDispatcher } from './upstream/dispatcher.js'
+import { withResponseDeadline } from './upstream/response-deadline.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -32,7 +33,7 @@ export interface BuildAppOptions {
   readonly now?: () => number
   /** The upstream connection pool. Default: one built from `config.upstream`. */
   readonly dispatcher?: Dispatcher
-  /** Capacity limits (see `overload.ts`); each one not given takes its default. */
+  /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
 }
 
@@ -133,25 +134,18 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (options.dispatcher === undefined) await dispatcher.close()
   })
 
+  // Every stage is built once, here; the ones not configured are left out and cost nothing.
+  const capacity = overloadOptions(config, options.overload)
+  const stages: InboundStage[] = [targetStage]
+  if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
+  const inbound = createInboundPipeline(stages)
+
   app.addHook('onRequest', (request, reply, done) => {
     trackRequest(request, reply, metrics, accessLog)
     void reply.header('x-request-id', request.id)
-    if (!isAcceptableTarget(request.raw.url as string)) {
-      sendError(reply, 'PAVE_PROXY_REQUEST_BAD_PATH')
-      return
-    }
-    if (inboundGuard !== undefined && !OPEN_PATHS.has(request.url)) {
-      const verdict = inboundGuard.check(request.raw.socket.remoteAddress, request.headers)
-      if (verdict !== 'allowed') {
-        request.log.warn({ verdict, remoteAddress: request.raw.socket.remoteAddress }, 'caller refused')
-        sendError(reply, 'PAVE_PROXY_REQUEST_FORBIDDEN')
-        return
-      }
-    }
-    done()
+    inbound(request, reply, done)
   })
-  // After the checks above, so that a refused request never takes a place.
-  installOverloadGuard(app, overloadOptions(config, options.overload))
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let code: ErrorCode

@@ -13,11 +13,11 @@
  */
 import type { Writable } from 'node:stream'
 import { request, type Dispatcher } from 'undici'
-import type { AccountConfig, Config } from './config-schema.js'
+import type { AccountConfig, Config } from './config/schema.js'
 import { classifyUpstreamError } from './errors.js'
 import { CLOCK_SKEW_MAX_OFFSET_MS } from './signing/clock-skew.js'
 import { OFFSET_CHANGE_REMINT_MS, Signer } from './signing/signer.js'
-import { createDispatcher, describeEgress } from './upstream.js'
+import { createDispatcher, describeEgress } from './upstream/dispatcher.js'
 
 /** The harmless read each account is checked with. */
 export const CHECK_PATH = '/v1/callbacks'

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
-import { USAGE, UsageError, parseCommandLine, type CommandLine } from './cli.js'
-import { serializeError } from './logging.js'
-import type { Config } from './config-schema.js'
-import { watchFiles, type Watcher } from './watch.js'
+import { ConfigError, loadConfig } from './config/load.js'
+import { USAGE, UsageError, parseCommandLine, type CommandLine } from './config/cli.js'
+import { serializeError } from './observe/logging.js'
+import type { Config } from './config/schema.js'
+import { watchFiles, type Watcher } from './config/watch.js'
 
 const EXIT_USAGE = 2
 

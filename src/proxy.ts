@@ -6,16 +6,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { AccountConfig, Config } from './config-schema.js'
-import type { AccountTable } from './accounts.js'
-import type { Metrics } from './metrics.js'
+import type { AccountConfig, Config } from './config/schema.js'
+import type { AccountTable } from './config/account-table.js'
+import type { Metrics } from './observe/metrics.js'
 import type { Signer } from './signing/signer.js'
 import type { ClockSkew } from './signing/clock-skew.js'
 import { ProxyError } from './errors.js'
-import { limitBody } from './body-limit.js'
-import { BodyRecorder } from './body-recorder.js'
+import { limitBody } from './inbound/body-limit.js'
+import { BodyRecorder } from './upstream/body-recorder.js'
 import { sendError } from './reply-error.js'
-import { forward, type ForwardContext } from './forward.js'
+import { forward, type ForwardContext } from './upstream/forward.js'
 
 /** Methods forwarded to PAVE. CONNECT and TRACE never are. */
 export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const

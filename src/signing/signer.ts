@@ -9,7 +9,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { computeToken, formatTimestamp, parseTimestamp } from './pave-token.js'
-import type { AccountConfig } from '../config-schema.js'
+import type { AccountConfig } from '../config/schema.js'
 
 /** The three headers PAVE reads, lowercase as sent on the wire by undici. */
 export interface SignedHeaders {

@@ -3,7 +3,7 @@ import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { loadConfig, defaultSettings, SETTING_SOURCES } from '../../src/config.js'
+import { loadConfig, defaultSettings, SETTING_SOURCES } from '../../src/config/load.js'
 
 const examplePath = new URL('../../config/pave-proxy.example.yaml', import.meta.url)
 const text = readFileSync(examplePath, 'utf8')

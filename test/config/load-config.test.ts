@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js'
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config/load.js'
 
 const BASE_ENV = { PAVE_USERNAME: 'acme', PAVE_API_KEY: 'key-not-real', PAVE_API_SECRET: 'secret-not-real-123' }
 
@@ -270,7 +270,7 @@ t.test('read errors without a code, empty values, bad names, booleans and relati
 
 t.test('defaults for the input itself: no environment, a parsed command line, a relative config file, odd account entries', async (t) => {
   t.same(problemsOf(() => loadConfig()), ['PAVE_API_SECRET (or PAVE_API_SECRET_FILE) is required', 'PAVE_USERNAME is required', 'PAVE_API_KEY is required'])
-  const { parseCommandLine } = await import('../../src/cli.js')
+  const { parseCommandLine } = await import('../../src/config/cli.js')
   t.equal(loadConfig({ env: BASE_ENV, argv: parseCommandLine(['--port', '1234']) }).port, 1234)
   const file = tempFile('relative.yaml', 'port: 4321\naccounts:\n  - 1\n')
   const [dir, name] = [file.slice(0, file.lastIndexOf('/')), file.slice(file.lastIndexOf('/') + 1)]
@@ -280,7 +280,7 @@ t.test('defaults for the input itself: no environment, a parsed command line, a 
 })
 
 t.test('capacity settings reach the admission gate', async (t) => {
-  const { overloadOptions } = await import('../../src/overload.js')
+  const { overloadOptions } = await import('../../src/inbound/admission.js')
   const config = loadConfig({ env: { ...BASE_ENV, PAVE_PROXY_MAX_IN_FLIGHT: '3', PAVE_PROXY_SEND_TIMEOUT_MS: '1234' } })
   t.same(overloadOptions(config), { maxInFlight: 3, maxQueued: 1024, queueTimeoutMs: 10000, sendTimeoutMs: 1234 })
   t.same(overloadOptions(loadConfig({ env: BASE_ENV })), { maxInFlight: 128, maxQueued: 1024, queueTimeoutMs: 10000, sendTimeoutMs: 60000 }, 'in flight defaults to the pool size')

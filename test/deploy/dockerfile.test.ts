@@ -1,7 +1,7 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ENVIRONMENT_VARIABLES } from '../../src/config.js'
+import { ENVIRONMENT_VARIABLES } from '../../src/config/load.js'
 import { ROOT, configFromEnvironment, imageEnvironment, readDockerfile, stageEnvironment, type Stage } from './manifests.js'
 
 const dockerfile = readDockerfile()

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import { parse as parseYaml } from 'yaml'
 import { buildApp } from '../../src/app.js'
-import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js'
+import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config/load.js'
 import {
   KUBERNETES_DIR, MiB, configFromEnvironment, containerEnvironment, imageEnvironment, kubernetesObjects, only,
   proxyContainers, quantity, readYamlDocuments, selects, yamlFiles,

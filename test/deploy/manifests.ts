@@ -6,8 +6,8 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { loadConfig } from '../../src/config.js'
-import type { Config } from '../../src/config-schema.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const KUBERNETES_DIR = join(ROOT, 'deploy', 'kubernetes')

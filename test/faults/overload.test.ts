@@ -7,7 +7,7 @@
 import t from 'tap'
 import { SecretWatch, sleep, type WatchedResponse } from '../hostile/lib/watch.js'
 import { MiB } from '../hostile/lib/resources.js'
-import { AdmissionGate } from '../../src/overload.js'
+import { AdmissionGate } from '../../src/inbound/admission.js'
 
 const watch = new SecretWatch()
 

@@ -6,8 +6,8 @@ import { Writable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type BuildAppOptions } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import type { Config } from '../../src/config-schema.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
 import { ACCOUNT, type TestAccount } from './upstream.js'
 
 export interface TestProxy {

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { connect } from 'node:net'
 import { SecretWatch, sleep, within, yamlConfig } from './lib/watch.js'
-import { MAX_REQUEST_HEADERS } from '../../src/request-target.js'
+import { MAX_REQUEST_HEADERS } from '../../src/inbound/request-target.js'
 
 const watch = new SecretWatch()
 

@@ -7,8 +7,8 @@ import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import { isAcceptableTarget, messageProblem, MAX_REQUEST_HEADERS } from '../../src/request-target.js'
-import { clientErrorCode, connectionsCheckingInterval, createClientErrorHandler, rawErrorResponse } from '../../src/client-errors.js'
+import { isAcceptableTarget, messageProblem, MAX_REQUEST_HEADERS } from '../../src/inbound/request-target.js'
+import { clientErrorCode, connectionsCheckingInterval, createClientErrorHandler, rawErrorResponse } from '../../src/inbound/client-errors.js'
 
 t.test('targets', async (t) => {
   for (const target of ['/', '/v1/sessions', '/v1/sessions/UCB-C3NPR4AGQZ/photos?limit=5', '/v1/callbacks/SESSION%3ACOMPLETE', '/test/v1/a.b/x_y~z',

@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Socket } from 'node:net'
 import { SecretWatch, sleep } from './lib/watch.js'
 import { ok, startRawUpstream } from './lib/raw-upstream.js'
-import { MAX_INTERIM_RESPONSES } from '../../src/upstream-deadline.js'
+import { MAX_INTERIM_RESPONSES } from '../../src/upstream/response-deadline.js'
 
 const watch = new SecretWatch()
 

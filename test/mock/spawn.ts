@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' }
 
 export const MOCK_MAIN = fileURLToPath(new URL('../../src/mock/main.ts', import.meta.url))
-export const MOCK_DEMO = fileURLToPath(new URL('../../src/mock/demo.ts', import.meta.url))
+export const MOCK_DEMO = fileURLToPath(new URL('../../src/demo.ts', import.meta.url))
 
 export function spawnTs (file: string, args: string[] = [], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', file, ...args], {

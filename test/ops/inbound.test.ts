@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { startUpstream } from '../helpers/upstream.js'
 import { startProxy } from '../helpers/proxy.js'
-import { parseCidr } from '../../src/inbound.js'
+import { parseCidr } from '../../src/config/cidr.js'
 
 t.test('parseCidr', async (t) => {
   t.same(parseCidr('10.0.0.0/8'), { address: '10.0.0.0', prefix: 8, family: 'ipv4' })
@@ -56,7 +56,7 @@ t.test('a shared token is required, compared, and never forwarded or logged', as
 })
 
 t.test('token file and allowlist problems are reported by name', async (t) => {
-  const { loadConfig, ConfigError } = await import('../../src/config.js')
+  const { loadConfig, ConfigError } = await import('../../src/config/load.js')
   const dir = mkdtempSync(join(tmpdir(), 'pave-proxy-token-'))
   writeFileSync(join(dir, 'short'), 'short\n')
   const env = { PAVE_USERNAME: 'u', PAVE_API_KEY: 'k', PAVE_API_SECRET: 's' }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { Signer } from '../../src/signing/signer.js'
 import { computeToken } from '../../src/signing/pave-token.js'
-import type { AccountConfig } from '../../src/config-schema.js'
+import type { AccountConfig } from '../../src/config/schema.js'
 import { ACCOUNT, startUpstream } from '../helpers/upstream.js'
 import { startProxy } from '../helpers/proxy.js'
 

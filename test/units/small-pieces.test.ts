@@ -5,12 +5,12 @@
  */
 import t from 'tap'
 import { classifyUpstreamError, ProxyError } from '../../src/errors.js'
-import { serializeError } from '../../src/logging.js'
-import { createInboundGuard } from '../../src/inbound.js'
-import { parseCommandLine, UsageError } from '../../src/cli.js'
-import { BodyRecorder } from '../../src/body-recorder.js'
+import { serializeError } from '../../src/observe/logging.js'
+import { createInboundGuard } from '../../src/inbound/guard.js'
+import { parseCommandLine, UsageError } from '../../src/config/cli.js'
+import { BodyRecorder } from '../../src/upstream/body-recorder.js'
 import { ClockSkew } from '../../src/signing/clock-skew.js'
-import { DEFAULT_INBOUND_HEADERS_TIMEOUT_MS } from '../../src/config-schema.js'
+import { DEFAULT_INBOUND_HEADERS_TIMEOUT_MS } from '../../src/config/schema.js'
 
 const withCode = (code: string, cause?: unknown): Error => Object.assign(new Error('x', cause !== undefined ? { cause } : undefined), { code })
 
@@ -82,7 +82,7 @@ t.test('ClockSkew keeps only the latest samples', async (t) => {
 })
 
 t.test('forwarder helpers: error classes Node raises on a bad upstream answer, Connection lists', async (t) => {
-  const { classifyForwardError, connectionNamed } = await import('../../src/forward.js')
+  const { classifyForwardError, connectionNamed } = await import('../../src/upstream/forward.js')
   for (const code of ['ERR_HTTP_INVALID_STATUS_CODE', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']) {
     t.equal(classifyForwardError(withCode(code)), 'PAVE_PROXY_UPSTREAM_BAD_RESPONSE', code)
   }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { ConfigError, loadConfig } from '../../src/config/load.js'
 import { runMain } from '../helpers/spawn.js'
 
 const BASE_ENV = { PAVE_USERNAME: 'u', PAVE_API_KEY: 'key-not-real', PAVE_API_SECRET: 'secret-not-real-123' }

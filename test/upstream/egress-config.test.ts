@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js'
-import { createDispatcher, describeEgress } from '../../src/upstream.js'
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config/load.js'
+import { createDispatcher, describeEgress } from '../../src/upstream/dispatcher.js'
 
 const BASE_ENV = { PAVE_USERNAME: 'u', PAVE_API_KEY: 'key-not-real', PAVE_API_SECRET: 'secret-not-real-123' }
 

@@ -13,11 +13,11 @@ import { parse as parseYaml } from 'yaml'
 import {
   ACCOUNT_ENV, CONFIG_FILE_ENV, CONFIG_SCHEMA, DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_PREFIX,
   EGRESS_ENV, SETTING_SOURCES, defaultSettings, type AccountConfig, type Config
-} from './config-schema.js'
+} from './schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
-import { parseCidr } from './inbound.js'
+import { parseCidr } from './cidr.js'
 
-export * from './config-schema.js'
+export * from './schema.js'
 
 /** Thrown when the configuration is invalid; `problems` lists every one found. */
 export class ConfigError extends Error {

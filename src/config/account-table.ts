@@ -2,7 +2,7 @@
  * The live set of accounts, by name. A reload swaps account objects whole, so a
  * request signs entirely with the old credentials or entirely with the new.
  */
-import type { AccountConfig } from './config-schema.js'
+import type { AccountConfig } from './schema.js'
 
 export class AccountTable {
   #byName: Map<string, AccountConfig>

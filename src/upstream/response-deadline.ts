@@ -15,7 +15,7 @@
  * ever read as the answer to another request.
  */
 import type { Dispatcher } from 'undici'
-import { ProxyError } from './errors.js'
+import { ProxyError } from '../errors.js'
 
 /** More interim responses than this to one request is not an answer. */
 export const MAX_INTERIM_RESPONSES = 16

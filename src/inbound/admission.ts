@@ -19,11 +19,10 @@
  * few kilobytes) plus the sockets that are refused at once.
  */
 import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from './config-schema.js'
-import { sendError } from './reply-error.js'
+import type { Config } from '../config/schema.js'
+import type { InboundStage, Refusal, StageVerdict } from './pipeline.js'
 
-export { DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS } from './config-schema.js'
+export { DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS } from '../config/schema.js'
 /** Seconds a refused caller is told to wait (`Retry-After`). */
 export const RETRY_AFTER_SECONDS = 1
 
@@ -132,31 +131,38 @@ export class AdmissionGate {
   }
 }
 
+/** What a refused caller is told. */
+const OVERLOADED: Refusal = Object.freeze({ code: 'PAVE_PROXY_OVERLOADED', headers: Object.freeze({ 'retry-after': String(RETRY_AFTER_SECONDS) }) })
+
 /**
- * Puts every proxied request (a route with an account) through an
- * {@link AdmissionGate} and arms the send timeout. Call it after the hooks that
- * refuse requests outright, so that refused requests never take a place.
+ * The pipeline's last stage: every proxied request (a route with an account)
+ * takes a place in an {@link AdmissionGate}, or waits for one, and has its send
+ * timeout armed. Last, so that refused requests never take a place.
  */
-export function installOverloadGuard (app: FastifyInstance, options: OverloadOptions): AdmissionGate {
-  const gate = new AdmissionGate(options)
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
-    if (request.routeOptions.config.account === undefined) {
-      done()
-      return
+export function createAdmissionStage (gate: AdmissionGate, sendTimeoutMs: number): InboundStage {
+  return {
+    name: 'admission',
+    check (request, reply) {
+      if (request.routeOptions.config.account === undefined) return undefined
+      const res = reply.raw
+      let answered: StageVerdict | 'granted' | undefined
+      let resolve: ((verdict: StageVerdict) => void) | undefined
+      const leave = gate.enter(() => {
+        armSendTimeout(res, sendTimeoutMs)
+        if (resolve !== undefined) resolve(undefined)
+        else answered = 'granted'
+      }, () => {
+        request.log.warn({ inFlight: gate.inFlight, queued: gate.queued }, 'at capacity: request refused')
+        if (resolve !== undefined) resolve(OVERLOADED)
+        else answered = OVERLOADED
+      })
+      // Finished, failed or abandoned (while waiting too): the place is given back once.
+      res.once('close', leave)
+      if (answered === 'granted') return undefined
+      if (answered !== undefined) return answered
+      return new Promise<StageVerdict>((settle) => { resolve = settle })
     }
-    const res = reply.raw
-    const leave = gate.enter(() => {
-      armSendTimeout(res, options.sendTimeoutMs)
-      done()
-    }, () => {
-      request.log.warn({ inFlight: gate.inFlight, queued: gate.queued }, 'at capacity: request refused')
-      void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
-      sendError(reply, 'PAVE_PROXY_OVERLOADED')
-    })
-    // Finished, failed or abandoned (while waiting too): the place is given back once.
-    res.once('close', leave)
-  })
-  return gate
+  }
 }
 
 /**

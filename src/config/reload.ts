@@ -7,7 +7,7 @@
  * the accounts or prefixes is refused whole; other restart-only changes are
  * reported and left for the next start.
  */
-import type { Config } from './config-schema.js'
+import type { Config } from './schema.js'
 
 export type ReloadPlan =
   | { readonly ok: true, readonly restartNeeded: readonly string[] }

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
-import { errorCodeOf } from './reply-error.js'
+import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')

@@ -3,7 +3,7 @@
  * `node:util`'s parseArgs. Unknown flags are reported, not ignored.
  */
 import { parseArgs } from 'node:util'
-import { SETTING_SOURCES } from './config-schema.js'
+import { SETTING_SOURCES } from './schema.js'
 
 export type Command = 'serve' | 'check'
 

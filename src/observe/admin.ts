@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Metrics } from './metrics.js'
-import type { ClockSkew } from './signing/clock-skew.js'
+import type { ClockSkew } from '../signing/clock-skew.js'
 
 /** Mutable process state the admin endpoints report. */
 export interface Lifecycle {

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { request } from 'undici'
-import { buildApp } from '../src/app.js'
-import { logCapture, startProxy, testConfig } from './helpers/proxy.js'
-import { startUpstream } from './helpers/upstream.js'
-import { rawRequest } from './helpers/raw-http.js'
+import { buildApp } from '../../src/app.js'
+import { logCapture, startProxy, testConfig } from '../helpers/proxy.js'
+import { startUpstream } from '../helpers/upstream.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 t.test('/healthz and /readyz are local and never forwarded', async (t) => {
   const { stream } = logCapture()

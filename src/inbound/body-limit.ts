@@ -13,7 +13,7 @@
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
-import { ProxyError } from './errors.js'
+import { ProxyError } from '../errors.js'
 import { messageProblem } from './request-target.js'
 
 /** Counts bytes and fails with PAVE_PROXY_REQUEST_TOO_LARGE past `limit`. */

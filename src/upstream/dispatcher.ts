@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici'
-import type { EgressConfig, UpstreamConfig } from './config-schema.js'
+import type { EgressConfig, UpstreamConfig } from '../config/schema.js'
 
 export function createDispatcher (upstream: UpstreamConfig): Dispatcher {
   const tls = tlsOptions(upstream)

@@ -91,7 +91,7 @@ export interface InboundConfig {
   readonly token?: string | undefined
 }
 
-/** How much the proxy takes on at once (see `overload.ts`). */
+/** How much the proxy takes on at once (see `inbound/admission.ts`). */
 export interface CapacityConfig {
   /** Most proxied requests in flight at once. Default: `upstream.connections`. */
   readonly maxInFlight?: number | undefined

@@ -5,23 +5,11 @@
  * `/readyz` stay open so orchestrators can probe.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { BlockList, isIPv4, isIPv6 } from 'node:net'
+import { BlockList, isIPv4 } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { InboundConfig } from './config-schema.js'
-
-export interface Cidr { address: string, prefix: number, family: 'ipv4' | 'ipv6' }
-
-/** Parses `10.0.0.0/8`, `::1/128`, or a bare address (a /32 or /128). */
-export function parseCidr (block: string): Cidr | undefined {
-  const [address = '', prefixText, extra] = block.split('/')
-  if (extra !== undefined) return undefined
-  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined
-  if (family === undefined) return undefined
-  const max = family === 'ipv4' ? 32 : 128
-  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN
-  if (!(prefix >= 0 && prefix <= max)) return undefined
-  return { address, prefix, family }
-}
+import type { InboundConfig } from '../config/schema.js'
+import { parseCidr, type Cidr } from '../config/cidr.js'
+import { refusal, type InboundStage } from './pipeline.js'
 
 /** `::ffff:10.1.2.3` (an IPv4 caller on a dual-stack socket) is checked as `10.1.2.3`. */
 function plainAddress (address: string): { address: string, family: 'ipv4' | 'ipv6' } {
@@ -72,4 +60,21 @@ export function createInboundGuard (inbound: InboundConfig): InboundGuard | unde
 
 function digest (value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest()
+}
+
+const FORBIDDEN = refusal('PAVE_PROXY_REQUEST_FORBIDDEN')
+
+/** The guard as a pipeline stage; the probes' paths stay open. */
+export function createGuardStage (guard: InboundGuard): InboundStage {
+  return {
+    name: 'guard',
+    check (request) {
+      if (OPEN_PATHS.has(request.url)) return undefined
+      const remoteAddress = request.raw.socket.remoteAddress
+      const verdict = guard.check(remoteAddress, request.headers)
+      if (verdict === 'allowed') return undefined
+      request.log.warn({ verdict, remoteAddress }, 'caller refused')
+      return FORBIDDEN
+    }
+  }
 }

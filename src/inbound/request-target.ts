@@ -18,7 +18,8 @@
  * §6.1: anything else is faulty framing; Node's parser already refuses most of it).
  */
 import type { IncomingMessage } from 'node:http'
-import type { ErrorCode } from './errors.js'
+import type { ErrorCode } from '../errors.js'
+import { refusal, type InboundStage } from './pipeline.js'
 
 /** Percent-encodings refused anywhere in the path: `/`, `\`, `;`, NUL, and every unreserved character. */
 const REFUSED_ENCODINGS = /%(?:2f|5c|3b|00|[46][1-9a-f]|[57][0-9a]|3[0-9]|2[de]|5f|7e)/i
@@ -71,4 +72,12 @@ export function messageProblem (raw: IncomingMessage): ErrorCode | undefined {
   const transferEncoding = raw.headers['transfer-encoding']
   if (transferEncoding !== undefined && (raw.httpVersionMinor === 0 || transferEncoding.trim().toLowerCase() !== 'chunked')) return 'PAVE_PROXY_REQUEST_BAD'
   return undefined
+}
+
+const BAD_PATH = refusal('PAVE_PROXY_REQUEST_BAD_PATH')
+
+/** The pipeline's first stage, for every request. */
+export const targetStage: InboundStage = {
+  name: 'target',
+  check: (request) => isAcceptableTarget(request.raw.url as string) ? undefined : BAD_PATH
 }

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, ERROR_HEADER, errorBody, type ErrorCode } from './errors.js'
+import { ERRORS, ERROR_HEADER, errorBody, type ErrorCode } from '../errors.js'
 
 /**
  * Errors meaning the caller's side of the connection is gone, not that it sent

@@ -2,8 +2,8 @@
 import t from 'tap'
 import { collect, waitForOutput } from '../helpers/spawn.js'
 import { startPaveMock } from '../../src/mock/server.js'
-import { FORBIDDEN_TEXT } from './client.js'
-import { MOCK_DEMO, spawnTs } from './spawn.js'
+import { FORBIDDEN_TEXT } from '../mock/client.js'
+import { MOCK_DEMO, spawnTs } from '../mock/spawn.js'
 
 t.test('the demo prints a working proxy URL and commands, and stops with exit 0 on Ctrl-C', async (t) => {
   const child = spawnTs(MOCK_DEMO, [], { PORT: '0' })
