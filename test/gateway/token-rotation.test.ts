@@ -77,6 +77,9 @@ t.test('tokens rotate under a request loop with zero failures', async (t) => {
   writeTokens([NEW]) // the old line removed
   await waitForCount(output.stdout, 'configuration reloaded', 2)
   await new Promise((resolve) => setTimeout(resolve, 300))
+  writeTokens(['too-short']) // a broken file: refused, the running callers stay
+  await waitForCount(output.stdout, 'the new configuration is invalid', 1)
+  await new Promise((resolve) => setTimeout(resolve, 300))
   running = false
   await Promise.all(loops)
 
