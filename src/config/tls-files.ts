@@ -60,7 +60,7 @@ export function readListenerTls (tls: Record<string, unknown>, access: TlsFileAc
     try {
       return access.readFile(absolute)
     } catch (error) {
-      problems.push(`${label(key)}: cannot read ${absolute} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+      problems.push(`${label(key)}: cannot read ${absolute} (${codeOf(error)})`)
       return undefined
     }
   }
@@ -90,13 +90,18 @@ export function readListenerTls (tls: Record<string, unknown>, access: TlsFileAc
   try {
     createSecureContext({ cert: certPem, key: keyPem, ...(caPem !== undefined ? { ca: caPem } : {}), minVersion: LISTENER_MIN_TLS_VERSION })
   } catch (error) {
-    problems.push(`${label('certFile')}: OpenSSL refuses this certificate and key (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    problems.push(`${label('certFile')}: OpenSSL refuses this certificate and key (${codeOf(error)})`)
     return problems
   }
   tls.cert = certPem
   tls.key = keyPem
   if (caPem !== undefined) tls.clientCa = caPem
   return problems
+}
+
+/** An error's code for a problem line (`ENOENT`, `ERR_SSL_EE_KEY_TOO_SMALL`…), never its message. */
+function codeOf (error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'error'
 }
 
 /** Every certificate block of a PEM text, parsed; `undefined` when there is none or one does not parse. */

@@ -121,3 +121,37 @@ t.test('clientAuth through the proxy: request lets every caller in, require only
   t.same(identities, [{ uris: [pki.goodIdentity.uri], dns: [pki.goodIdentity.dns], subject: pki.goodIdentity.subject }, null, null, null])
   t.equal(upstream.received.length, 5, 'four through request, one through require')
 })
+
+t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves everything as it was', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const config = proxy.app.currentConfig()
+  const tls = config.tls as NonNullable<typeof config.tls>
+  const serial = async (): Promise<unknown> => (await handshake(proxy.port, {}) as { peerSerial: string }).peerSerial
+  const first = await serial()
+
+  // A configuration that did not come through loadConfig (which would have refused it).
+  const broken = { ...config, logLevel: 'warn', tls: { ...tls, key: pki.serverNext.key } }
+  t.equal(proxy.app.reload(broken), false)
+  t.equal(proxy.app.currentConfig(), config, 'nothing applied')
+  t.equal(proxy.app.log.level, 'trace', 'not even the log level')
+  t.equal(await serial(), first, 'the running certificate stays')
+  const refusal = proxy.logs.find((l) => l.includes('listener TLS certificate, key or client CA was refused'))
+  t.match(refusal, /"code":"ERR_OSSL_X509_KEY_VALUES_MISMATCH"|"code":"ERR_SSL_/, 'the refusal names OpenSSL\'s code')
+  t.notMatch(proxy.logs.join('\n'), pki.serverNext.key.split('\n')[1] as string, 'never the key')
+
+  const next = { ...config, tls: { ...tls, cert: pki.serverNext.cert, key: pki.serverNext.key } }
+  t.equal(proxy.app.reload(next), true)
+  t.not(await serial(), first, 'the next certificate is served to new connections')
+
+  const off = { ...next, tls: undefined }
+  t.equal(proxy.app.reload(off), true, 'turning TLS off is reported as needing a restart…')
+  t.match(proxy.logs.at(-1), /"restartNeeded":\["tls"\]/)
+  t.match(await handshake(proxy.port, {}), { protocol: 'TLSv1.3' }, '…and TLS stays on')
+
+  const metrics = await proxy.app.metrics.registry.metrics()
+  t.match(metrics, /pave_proxy_tls_reloads_total\{result="applied"\} 1\n/)
+  t.match(metrics, /pave_proxy_tls_reloads_total\{result="rejected"\} 1\n/)
+  t.match(metrics, /pave_proxy_config_reloads_total\{result="rejected"\} 1\n/)
+})
