@@ -13,7 +13,7 @@ const pki = makeClientCa()
 t.teardown(pki.cleanup)
 
 /** Opens a raw TLS connection; resolves with the negotiated facts or the error. */
-async function handshake (port: number, options: ConnectionOptions): Promise<{ protocol: string | null, alpn: string | false, peerSerial: string } | { error: string }> {
+async function handshake (port: number, options: ConnectionOptions): Promise<{ protocol: string | null, alpn: string | false | null, peerSerial: string } | { error: string }> {
   return await new Promise((resolve) => {
     const socket: TLSSocket = connect({ host: '127.0.0.1', port, ca: pki.caPem, ...options }, () => {
       const answer = { protocol: socket.getProtocol(), alpn: socket.alpnProtocol, peerSerial: socket.getPeerCertificate().serialNumber }
