@@ -48,7 +48,7 @@ function check (tls: boolean): void {
       check(true) // a TLS listener drops a plain request
       return
     }
-    done(false, error.message)
+    done(false, error.message.split('\n')[0] as string) // OpenSSL's messages run over several lines
   })
 }
 

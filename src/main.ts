@@ -50,7 +50,8 @@ async function main (): Promise<void> {
     throw error
   }
   if (commandLine.checkConfig) {
-    process.stdout.write(`configuration is valid: ${config.accounts.map((a) => `${a.name} (${a.prefix})`).join(', ')} → ${config.upstream.url}\n`)
+    const listener = config.tls !== undefined ? `; listener TLS on${config.tls.clientAuth !== undefined ? ` (client certificates: ${config.tls.clientAuth})` : ''}` : ''
+    process.stdout.write(`configuration is valid: ${config.accounts.map((a) => `${a.name} (${a.prefix})`).join(', ')} → ${config.upstream.url}${listener}\n`)
     return
   }
   if (commandLine.command === 'check') {
