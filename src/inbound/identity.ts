@@ -15,6 +15,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import { comesFrom, kPolicy, type Callers, type KnownCaller } from './callers.js'
+import { certificateMatches, verifiedPeerIdentity } from './client-cert.js'
 import type { InboundStage, Refusal, StageVerdict } from './pipeline.js'
 
 /** The answer to a request without a valid credential. */
@@ -71,8 +72,14 @@ function admit (request: FastifyRequest, known: KnownCaller | undefined): StageV
   return undefined
 }
 
-/** The client certificate's caller (filled in with the TLS listener). */
-function byCertificate (_request: FastifyRequest, _table: Callers): KnownCaller | undefined {
+/** The first caller whose `clientCert` the connection's verified, in-date certificate matches. */
+function byCertificate (request: FastifyRequest, table: Callers): KnownCaller | undefined {
+  if (table.certificates.length === 0) return undefined
+  const identity = verifiedPeerIdentity(request.raw.socket)
+  if (identity === undefined) return undefined
+  for (const { match, caller } of table.certificates) {
+    if (certificateMatches(identity, match)) return caller
+  }
   return undefined
 }
 
