@@ -44,17 +44,15 @@ export function createIdentityStage (callers: CallersRef): InboundStage {
       const route = request.routeOptions.url
       if (route !== undefined && OPEN_ROUTES.has(route)) return undefined
       const table = callers.current
-      if (route === '/metrics' && table.metricsCallers === undefined) return undefined
+      if (route === '/metrics' && table.metricsOpen) return undefined
       const headers = request.raw.headers
       const authorization = headers.authorization
       removeIdentityHeaders(headers)
       let found: KnownCaller | undefined | Promise<KnownCaller | undefined>
       if (authorization !== undefined) {
-        // `Bearer` in any case, one space or more, then the token.
+        // `Bearer` in any case, one space or more, then the token (Node has trimmed the value, so one is there).
         if (authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return CALLER_UNKNOWN
-        const token = authorization.slice(7).trim()
-        if (token === '') return CALLER_UNKNOWN
-        found = table.byBearer(token)
+        found = table.byBearer(authorization.slice(7).trimStart())
       } else {
         found = byCertificate(request, table)
       }

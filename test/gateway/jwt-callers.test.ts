@@ -53,6 +53,7 @@ t.test('tokens that prove nothing: 401, and nothing upstream', async (t) => {
     ['without exp', await token(rsa, { exp: undefined })],
     ['wrong audience', await token(rsa, { aud: ['vault'] })],
     ['wrong issuer', await token(rsa, { iss: 'https://evil.example' })],
+    ['without issuer', await token(rsa, { iss: undefined })],
     ['wrong subject', await token(rsa, { sub: 'system:serviceaccount:reporting:other' })],
     ['alg none', unsecuredToken(rsa.kid)],
     ['HS256 signed with the public key', confusedToken(rsa)],
