@@ -101,7 +101,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   const accessLog = createAccessLog(logger as Logger)
   const gateway = gatewayParts(config, options, logger as Logger)
-  const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), onError: (error) => logger.error({ err: error }, 'cannot write the audit file') }) : undefined
+  const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), logger }) : undefined
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()

@@ -14,6 +14,7 @@
  * advance: no header, token, JWT, certificate or secret can get into a line.
  */
 import { once } from 'node:events'
+import { closeSync, openSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { pino } from 'pino'
 
@@ -50,8 +51,8 @@ export interface AuditOptions {
   readonly file?: string | undefined
   /** The log's destination. */
   readonly stdout: { write: (line: string) => unknown }
-  /** Told when the file cannot be written (the trail goes on when it can). */
-  readonly onError: (error: Error) => void
+  /** Where a failed write of the file is reported (the trail goes on when it can). */
+  readonly logger: { readonly error: (fields: object, message: string) => void }
 }
 
 /** Opens the trail; rejects when the file cannot be opened for appending. */
@@ -65,9 +66,14 @@ export async function createAuditTrail (options: AuditOptions): Promise<AuditTra
       close: () => {}
     }
   }
+  // Opened once here, synchronously, so a path that cannot be appended to stops the start with
+  // its own error, before a stream exists (pino flushes its streams at exit, and one that never
+  // opened would throw there).
+  closeSync(openSync(options.file, 'a'))
   const file = pino.destination({ dest: options.file, append: true, mkdir: false, sync: false })
   await once(file, 'ready')
-  file.on('error', options.onError)
+  /* c8 ignore next -- a write error on a file opened for appending (a full disk) is not provoked in tests: SonicBoom retries such writes */
+  file.on('error', (error: Error) => { options.logger.error({ err: error }, 'cannot write the audit file') })
   return {
     write: (f) => { file.write(`{"time":${Date.now()}${body(f)}}\n`) },
     reopen: () => { file.reopen() },

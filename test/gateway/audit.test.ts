@@ -23,7 +23,10 @@ const FIELDS = ['time', 'reqId', 'caller', 'proof', 'remoteAddress', 'account', 
 async function waitFor (read: () => string, pattern: RegExp): Promise<string> {
   const started = Date.now()
   for (;;) {
-    const text = read()
+    let text = ''
+    try {
+      text = read()
+    } catch {} // not there yet: the file is reopened asynchronously
     if (pattern.test(text)) return text
     if (Date.now() - started > 5_000) throw new Error(`timed out waiting for ${String(pattern)} in ${text}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
@@ -102,4 +105,18 @@ t.test('an audit file that cannot be opened stops the start; a sidecar keeps no 
   t.equal(lines.filter((l) => l.audit === true).length, 0)
   t.equal(lines.find((l) => l.msg === 'request completed')?.caller, 'anonymous')
   proxy.app.reopenAudit() // nothing to reopen
+})
+
+t.test('a sidecar with audit.file keeps the trail too', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'pave-proxy-audit-'))
+  writeFileSync(join(dir, 'pave-proxy.yaml'), `audit: { file: ${join(dir, 'audit.log')} }\n`)
+  const upstream = await startUpstream()
+  const proxy = await startProxy({ upstreamUrl: upstream.url, configFile: join(dir, 'pave-proxy.yaml') })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  await (await fetch(`${proxy.url}/v1/sessions`, { method: 'POST', body: '{}' })).text()
+  const line = await waitFor(() => readFileSync(join(dir, 'audit.log'), 'utf8'), /"status":200/)
+  t.match(line, /"caller":"anonymous","proof":null/)
 })

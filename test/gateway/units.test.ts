@@ -120,3 +120,13 @@ t.test('configuration corner cases: non-string paths and jwksFile, a read error 
     ].sort())
   }
 })
+
+t.test('the policy stage: a path no account serves is refused', async (t) => {
+  const { createPolicyStage } = await import('../../src/inbound/policy.js')
+  const { kPolicy } = await import('../../src/inbound/callers.js')
+  const { compileRules } = await import('../../src/inbound/rules.js')
+  const caller = { name: 'a', proof: 'token', [kPolicy]: { name: 'a', accounts: undefined, rules: compileRules([{ methods: ['*'], paths: ['/**'] }]), from: undefined } }
+  const stage = createPolicyStage({ current: { byBearer: () => undefined, certificates: [], metricsOpen: true, metricsCallers: new Set(), prefixLength: new Map() } })
+  const verdict = stage.check({ caller, routeOptions: { url: undefined, config: {} }, raw: { url: '/nowhere' }, method: 'GET' } as unknown as FastifyRequest, undefined as never)
+  t.same(verdict, { code: 'PAVE_PROXY_CALLER_FORBIDDEN' })
+})
