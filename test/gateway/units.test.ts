@@ -130,3 +130,14 @@ t.test('the policy stage: a path no account serves is refused', async (t) => {
   const verdict = stage.check({ caller, routeOptions: { url: undefined, config: {} }, raw: { url: '/nowhere' }, method: 'GET' } as unknown as FastifyRequest, undefined as never)
   t.same(verdict, { code: 'PAVE_PROXY_CALLER_FORBIDDEN' })
 })
+
+t.test('an audit line without an address or account, for a caller who left', async (t) => {
+  const { createAuditTrail } = await import('../../src/observe/audit.js')
+  const lines: string[] = []
+  const trail = await createAuditTrail({ stdout: { write: (line: string) => lines.push(line) }, logger: { error: () => {} } })
+  trail.write({ reqId: 'r1', caller: 'unknown', proof: undefined, remoteAddress: undefined, account: undefined, method: 'DELETE', path: '/v1/x', status: 401, code: 'PAVE_PROXY_CALLER_UNKNOWN', aborted: true })
+  trail.reopen()
+  trail.close()
+  const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>
+  t.same([line.audit, line.remoteAddress, line.account, line.aborted, line.code], [true, null, null, true, 'PAVE_PROXY_CALLER_UNKNOWN'])
+})
