@@ -23,14 +23,18 @@ import type { AccountConfig } from '../config/schema.js'
 import type { Metrics } from '../observe/metrics.js'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
-import { ProxyError, classifyUpstreamError, type ErrorCode } from '../errors.js'
+import { ProxyError, classifyUpstreamError, underlyingError, type ErrorCode } from '../errors.js'
 import type { BodyRecorder } from './body-recorder.js'
 import { writeRawError } from '../reply-error.js'
 
-/** Request headers never forwarded: hop-by-hop, proxy credentials, PAVE's credential names, and ours to set. */
+/**
+ * Request headers never forwarded: hop-by-hop, `Expect` (answered for this hop: Node sends the
+ * caller its `100 Continue`, and undici refuses to send the header), proxy credentials, PAVE's
+ * credential names (v1 and v2), and ours to set.
+ */
 const DROPPED_REQUEST_HEADERS = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'x-request-id'
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
+  'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'api-access-token', 'x-request-id'
 ])
 /** Response headers never passed back: hop-by-hop. */
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -145,7 +149,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         setTimeout(() => dispatch(null), delay)
         return
       }
-      fail(request, classifyForwardError(error))
+      fail(request, error, classifyForwardError(error))
     })
   }
   dispatch(request.body)
@@ -165,10 +169,17 @@ export function classifyForwardError (error: Error): ErrorCode {
   return classifyUpstreamError(error)
 }
 
-/** Answers with the proxy's error when nothing was sent yet; otherwise cuts the response. */
-function fail (request: ForwardRequest, code: ErrorCode): void {
+/**
+ * Answers with the proxy's error when nothing was sent yet; otherwise cuts the response.
+ * The log line names the underlying error's code; a request undici refused before
+ * contacting anything is the proxy's own fault, logged as an error with undici's
+ * message (which names a header, never its value).
+ */
+function fail (request: ForwardRequest, error: Error, code: ErrorCode): void {
   const { res } = request
-  request.log.warn({ code }, 'upstream request failed')
+  const cause = underlyingError(error)
+  if (code === 'PAVE_PROXY_INTERNAL') request.log.error({ code, cause: cause.code, reason: cause.message }, 'upstream request failed')
+  else request.log.warn({ code, cause: cause.code }, 'upstream request failed')
   /* c8 ignore start -- undici destroys the response it streams into when a body fails, which
      marks the caller gone first; this only guards against a future change of that order */
   if (res.headersSent) {
