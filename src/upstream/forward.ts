@@ -6,7 +6,8 @@
  * Headers: the caller's are copied once, without hop-by-hop headers, without the
  * headers its `Connection` names, and without anything under PAVE's credential
  * names; then the signer's three headers, the upstream's `Host` and the request id
- * are set. PAVE's answer keeps its status and headers (hop-by-hop ones removed).
+ * are set. PAVE's answer keeps its status, headers (hop-by-hop ones removed) and
+ * trailers (added by the pool's handler, see `response-trailers.ts`).
  *
  * Two deliberate second attempts, never more than one of each:
  * - a bodyless idempotent request whose connection failed before any byte was
@@ -111,7 +112,8 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
       method,
       headers,
       body,
-      signal: res
+      signal: res,
+      opaque: res // the pool's handler adds PAVE's trailers to it (response-trailers.ts)
     }, ({ statusCode, headers: answer }) => {
       const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
       context.latency.observe((receivedAt - sentAt) / 1000)
