@@ -5,8 +5,8 @@
  *
  * Headers: the caller's are copied once, without hop-by-hop headers, without the
  * headers its `Connection` names, and without anything under PAVE's credential
- * names; then the signer's three headers, the upstream's `Host` and the request id
- * are set. PAVE's answer keeps its status, headers (hop-by-hop ones removed) and
+ * names; then the signer's three headers (and, on a `/v2/` path, `API-Access-Token`
+ * with the account's API key), the upstream's `Host` and the request id are set. PAVE's answer keeps its status, headers (hop-by-hop ones removed) and
  * trailers (added by the pool's handler, see `response-trailers.ts`).
  *
  * Two deliberate second attempts, never more than one of each:
@@ -82,6 +82,8 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   const method = raw.method as Dispatcher.HttpMethod
   const headers = upstreamHeaders(raw.headers, context.host, request.id)
   const hasBody = request.body !== null
+  // PAVE's v2 endpoints authenticate with `API-Access-Token: <API key>` instead of the v1 headers.
+  const v2 = request.path.startsWith('/v2/')
   // A caller who goes away cancels the upstream request. undici accepts any event emitter
   // as the abort signal: the response itself serves, which spares an AbortController per request.
   let callerGone = false
@@ -103,6 +105,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     headers['api-key'] = signed['api-key']
     headers['api-timestamp'] = signed['api-timestamp']
     headers['api-token'] = signed['api-token']
+    if (v2) headers['api-access-token'] = signed['api-key']
     signedOffset = context.clockSkew?.offsetMs ?? 0
     sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
     let replay = false // set when a 403 is to be re-signed and sent again
