@@ -40,7 +40,7 @@ export const DEFAULT_TIMESTAMP_FORMAT: TimestampFormat = 'iso-seconds'
 const SHAPES: Readonly<Record<TimestampFormat, RegExp>> = {
   'iso-seconds': PAVE_TIMESTAMP_PATTERN,
   'iso-millis': /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
-  'unix-seconds': /^\d{1,11}$/,
+  'unix-seconds': /^\d{1,12}$/,
   rfc1123: /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/
 }
 
