@@ -17,18 +17,19 @@ const curl = which('curl')
 interface Variant {
   name: string
   flags: string[]
-  ops: readonly Op[]
+  /** Operations this variant cannot do, with the reason (reported as skipped). */
   notApplicable?: Partial<Record<Op, string>>
   /** Upload from standard input (`-T -`) instead of a file. */
   stdin?: boolean
 }
 
+const UPLOADS_ONLY = '`-T -` uploads standard input: its operations are put, upload and expect'
 const ALL_VARIANTS: Variant[] = [
-  { name: 'curl', flags: [], ops: ALL_OPS },
-  { name: 'curl-http1.0', flags: ['--http1.0'], ops: ALL_OPS.filter((op) => op !== 'upload' && op !== 'expect') },
-  { name: 'curl-T', flags: [], ops: ['put', 'upload', 'expect'], stdin: true },
-  { name: 'curl-http2', flags: ['--http2'], ops: ALL_OPS },
-  { name: 'curl-compressed', flags: ['--compressed'], ops: ALL_OPS }
+  { name: 'curl', flags: [] },
+  { name: 'curl-http1.0', flags: ['--http1.0'], notApplicable: { upload: 'HTTP/1.0 has no chunked transfer coding', expect: 'curl sends no Expect over HTTP/1.0' } },
+  { name: 'curl-T', flags: [], stdin: true, notApplicable: Object.fromEntries(ALL_OPS.filter((op) => !['put', 'upload', 'expect'].includes(op)).map((op) => [op, UPLOADS_ONLY])) },
+  { name: 'curl-http2', flags: ['--http2'] },
+  { name: 'curl-compressed', flags: ['--compressed'] }
 ]
 const VARIANTS = process.env.CURL_ONLY !== undefined ? ALL_VARIANTS.filter((v) => v.name === process.env.CURL_ONLY) : ALL_VARIANTS
 
@@ -40,7 +41,7 @@ async function sha256File (path: string): Promise<{ sha256: string, length: numb
 }
 
 if (curl === undefined) {
-  t.skip('curl: not installed (Debian package curl)')
+  t.test('curl', { skip: 'curl is not installed (Debian package curl)' }, () => {})
 } else {
   t.test('curl', async (t) => {
     const matrix = await startMatrix()
@@ -60,7 +61,9 @@ if (curl === undefined) {
       const results: ClientResult[] = []
       const versions: Partial<Record<Op, string>> = {}
       const continued: Partial<Record<Op, boolean>> = {}
-      for (const op of variant.ops) {
+      const upgrade: Partial<Record<Op, boolean>> = {}
+      const ops = ALL_OPS.filter((op) => variant.notApplicable?.[op] === undefined)
+      for (const op of ops) {
         const spec = SPEC[op]
         const body = join(dir, `${variant.name}-${op}.out`)
         const head = join(dir, `${variant.name}-${op}.head`)
@@ -94,15 +97,22 @@ if (curl === undefined) {
         const [status, version] = ran.stdout.trim().split(' ')
         versions[op] = version
         continued[op] = /^< HTTP\/1\.1 100 Continue/m.test(ran.stderr)
+        upgrade[op] = /^> Upgrade: h2c/m.test(ran.stderr)
         const headText = await readFile(head, 'latin1')
         const contentLength = /^content-length: *(\d+)/im.exec(headText.split(/\r\n\r\n(?=HTTP\/)/).at(-1) ?? '')?.[1]
         const received = op === 'head' ? { sha256: '', length: 0 } : await sha256File(body)
         results.push({ op, status: Number(status), ...received, ...(contentLength !== undefined ? { contentLength } : {}) })
         if (op === 'expect' || variant.stdin === true) t.match(ran.stderr, /^> Expect: 100-continue/m, `${variant.name} ${op}: curl asked Expect: 100-continue`)
       }
-      checkResults(t, matrix, variant.name, variant.ops, results, {
+      checkResults(t, matrix, variant.name, ops, results, {
+        ...(variant.notApplicable !== undefined ? { notApplicable: variant.notApplicable } : {}),
         extra: (t, op, record) => {
-          if (variant.name === 'curl-http2') t.equal(versions[op], '1.1', 'the h2c Upgrade is answered as HTTP/1.1')
+          if (variant.name === 'curl-http2') {
+            t.equal(versions[op], '1.1', 'the h2c Upgrade is answered as HTTP/1.1')
+            if (op === 'get') t.ok(upgrade[op], 'curl asked Upgrade: h2c')
+            t.equal(record.request.headers.upgrade, undefined, 'no Upgrade reaches the upstream')
+            t.equal(record.request.headers['http2-settings'], undefined, 'no HTTP2-Settings reaches the upstream')
+          }
           if (op === 'expect' || variant.stdin === true) t.ok(continued[op], 'the proxy answered 100 Continue')
           if (op === 'upload') t.equal(record.request.headers['transfer-encoding'], 'chunked', 'the upload streamed on chunked')
           if (variant.name === 'curl-compressed' && (op === 'get' || op === 'download')) t.equal(record.encoding, 'gzip', 'the upstream compressed it; curl decoded it')
