@@ -54,7 +54,9 @@ export interface ClientResult {
   length?: number
   sha256?: string
   /** The Content-Length header the client saw (HEAD). */
-  contentLength?: number | string
+  contentLength?: number | string | null
+  /** Whether the client saw the proxy's `100 Continue` (where its API shows it). */
+  continued?: boolean
   /** The client could not do this operation (with the reason): reported as skipped. */
   skip?: string
   error?: string
@@ -194,6 +196,7 @@ export function checkResults (t: Test, matrix: Matrix, client: string, ops: read
         t.equal(result.length, record.responseLength, 'response length at the caller')
         t.equal(result.sha256, record.responseSha256, 'response sha256 at the caller')
       }
+      if (op === 'expect' && result.continued !== undefined) t.equal(result.continued, true, 'the client saw 100 Continue before sending the body')
       if (op === 'creds') {
         const values = received.rawHeaders.filter((_v, i) => i % 2 === 1)
         for (const fake of [FAKE.key, FAKE.token, FAKE.timestamp]) t.notOk(values.some((v) => v.includes(fake)), `the caller's ${fake} never reaches the upstream`)
