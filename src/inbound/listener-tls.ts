@@ -8,6 +8,7 @@
  *   connection in without one, or with one that does not verify (`socket.authorized`
  *   is then false and the certificate proves nothing, see `client-cert.ts`); `require`
  *   refuses such a connection at the handshake.
+ * - The handshake must finish within the headers timeout (Node's default is 120 s).
  * - TLS renegotiation is refused (a TLS 1.2 client could otherwise present another
  *   certificate in the middle of a connection; TLS 1.3 has none).
  * - A swap changes what new connections get; open connections keep the context they
@@ -30,10 +31,18 @@ export function secureContextOptions (tls: TlsConfig): SecureContextOptions {
   return { cert: tls.cert, key: tls.key, ...(tls.clientCa !== undefined ? { ca: tls.clientCa } : {}), minVersion: LISTENER_MIN_TLS_VERSION }
 }
 
-/** Everything the HTTPS server starts with (Fastify's `https` option, beside the HTTP options). */
-export function listenerTlsOptions (tls: TlsConfig): TlsOptions {
+/** Node's own handshake timeout (120 s) would let a silent connection hold a socket that long. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
+
+/**
+ * Everything the HTTPS server starts with (Fastify's `https` option, beside the HTTP options).
+ * `handshakeTimeoutMs`: a connection that has not finished its TLS handshake by then is
+ * closed; `buildApp` gives it `inbound.headersTimeoutMs`. Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}.
+ */
+export function listenerTlsOptions (tls: TlsConfig, handshakeTimeoutMs: number = DEFAULT_HANDSHAKE_TIMEOUT_MS): TlsOptions {
   return {
     ...secureContextOptions(tls),
+    handshakeTimeout: handshakeTimeoutMs,
     ALPNProtocols: LISTENER_ALPN,
     requestCert: tls.clientCa !== undefined,
     rejectUnauthorized: tls.clientCa !== undefined && tls.clientAuth === 'require'

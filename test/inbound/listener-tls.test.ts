@@ -1,7 +1,10 @@
 import t from 'tap'
 import { createServer as createHttpsServer } from 'node:https'
 import type { IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createConnection, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { request } from 'undici'
 import { ACCOUNT, startUpstream } from '../helpers/upstream.js'
@@ -154,4 +157,42 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="applied"\} 1\n/)
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="rejected"\} 1\n/)
   t.match(metrics, /pave_proxy_config_reloads_total\{result="rejected"\} 1\n/)
+})
+
+t.test('a connection that never finishes its handshake is closed after inbound.headersTimeoutMs, not Node\'s 120 s', async (t) => {
+  const upstream = await startUpstream()
+  const dir = mkdtempSync(join(tmpdir(), 'pave-proxy-handshake-'))
+  writeFileSync(join(dir, 'pave-proxy.yaml'), 'inbound:\n  headersTimeoutMs: 1000\n')
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, configFile: join(dir, 'pave-proxy.yaml') })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const started = Date.now()
+  const closedAfter = await new Promise<number>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port: proxy.port }) // TCP only: no ClientHello ever
+    socket.on('close', () => { resolve(Date.now() - started) })
+    socket.on('error', () => { /* a reset is a close too */ })
+  })
+  t.ok(closedAfter >= 900 && closedAfter < 5000, `closed after ${closedAfter} ms`)
+})
+
+t.test('refused handshakes leave no socket behind (TLS 1.1, h2 only, no certificate under require, garbage)', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, clientAuth: 'require' })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const refused = [
+    await handshake(proxy.port, { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+    await handshake(proxy.port, { ALPNProtocols: ['h2'] })
+  ]
+  t.match(refused, [{ error: String }, { error: String }])
+  const noCertificate = await request(`${proxy.url}/healthz`, { dispatcher: tlsAgent(pki) }).then(() => 'answered', (e: NodeJS.ErrnoException) => e.code)
+  t.not(noCertificate, 'answered')
+  // Bytes that are not TLS at all, from a caller that then keeps its side open.
+  const garbage = createConnection({ host: '127.0.0.1', port: proxy.port })
+  garbage.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+  const closedByProxy = await new Promise<boolean>((resolve) => { garbage.on('close', () => { resolve(true) }); garbage.on('error', () => {}) })
+  t.ok(closedByProxy, 'plain HTTP bytes: the proxy closes the connection')
+  const open = async (): Promise<number> => await new Promise((resolve) => { proxy.app.server.getConnections((_e, n) => { resolve(n) }) })
+  const started = Date.now()
+  while (await open() > 0 && Date.now() - started < 3000) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await open(), 0, 'no connection left open on the proxy')
+  t.equal(upstream.received.length, 0)
 })
