@@ -27,6 +27,26 @@ async function handshake (port: number, options: ConnectionOptions): Promise<{ p
   })
 }
 
+/** A TLS session (1.2: the session; 1.3: the first ticket) from a new connection. */
+async function tlsSession (port: number, version: 'TLSv1.2' | 'TLSv1.3'): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, maxVersion: version, minVersion: version })
+    socket.once('session', (session: Buffer) => { resolve(session); socket.end() })
+    socket.on('error', reject)
+  })
+}
+
+/** Whether a new connection offering `session` resumed it. */
+async function resumes (port: number, session: Buffer, version: 'TLSv1.2' | 'TLSv1.3'): Promise<boolean> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, session, maxVersion: version, minVersion: version }, () => {
+      resolve(socket.isSessionReused())
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
+
 /** One raw HTTP/1.1 exchange over TLS, returning everything the proxy wrote. */
 async function rawTls (port: number, text: string): Promise<string> {
   return await new Promise((resolve, reject) => {
@@ -133,6 +153,10 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   const tls = config.tls as NonNullable<typeof config.tls>
   const serial = async (): Promise<unknown> => (await handshake(proxy.port, {}) as { peerSerial: string }).peerSerial
   const first = await serial()
+  const session = await tlsSession(proxy.port, 'TLSv1.2')
+  const ticket = await tlsSession(proxy.port, 'TLSv1.3')
+  t.equal(await resumes(proxy.port, session, 'TLSv1.2'), true, 'control: a TLS 1.2 session resumes before the swap')
+  t.equal(await resumes(proxy.port, ticket, 'TLSv1.3'), true, 'control: a TLS 1.3 ticket resumes before the swap')
 
   // A configuration that did not come through loadConfig (which would have refused it).
   const broken = { ...config, logLevel: 'warn', tls: { ...tls, key: pki.serverNext.key } }
@@ -147,6 +171,8 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   const next = { ...config, tls: { ...tls, cert: pki.serverNext.cert, key: pki.serverNext.key } }
   t.equal(proxy.app.reload(next), true)
   t.not(await serial(), first, 'the next certificate is served to new connections')
+  t.equal(await resumes(proxy.port, session, 'TLSv1.2'), false, 'a TLS 1.2 session from before the swap does not resume')
+  t.equal(await resumes(proxy.port, ticket, 'TLSv1.3'), false, 'nor a TLS 1.3 ticket')
 
   const off = { ...next, tls: undefined }
   t.equal(proxy.app.reload(off), true, 'turning TLS off is reported as needing a restart…')
