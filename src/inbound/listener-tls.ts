@@ -22,6 +22,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { TlsConfig } from '../config/schema.js'
 import { LISTENER_MIN_TLS_VERSION, parseCertificates } from '../config/tls-files.js'
 import type { Metrics } from '../observe/metrics.js'
+import { rfc4514Subject } from './client-cert.js'
 
 /** The only application protocol the listener offers. */
 export const LISTENER_ALPN = ['http/1.1']
@@ -90,5 +91,5 @@ function recordExpiry (tls: TlsConfig, metrics: Metrics): void {
 /** What a log line may say about a certificate: public facts, never the key. */
 export function describeCertificate (pem: string): { subject: string, serialNumber: string, validTo: string, fingerprint256: string } {
   const leaf = (parseCertificates(pem) as X509Certificate[])[0] as X509Certificate
-  return { subject: leaf.subject.split('\n').reverse().join(','), serialNumber: leaf.serialNumber, validTo: leaf.validTo, fingerprint256: leaf.fingerprint256 }
+  return { subject: rfc4514Subject(leaf.subject), serialNumber: leaf.serialNumber, validTo: leaf.validTo, fingerprint256: leaf.fingerprint256 }
 }
