@@ -222,3 +222,24 @@ t.test('refused handshakes leave no socket behind (TLS 1.1, h2 only, no certific
   t.equal(await open(), 0, 'no connection left open on the proxy')
   t.equal(upstream.received.length, 0)
 })
+
+t.test('TLS 1.2 renegotiation is refused (a server that allows it renegotiates with the same client)', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, clientAuth: 'request' })
+  const allowing = createHttpsServer({ cert: pki.server.cert, key: pki.server.key }, (_req, res) => { res.end() })
+  await new Promise<void>((resolve) => allowing.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { await proxy.close(); await upstream.close(); allowing.closeAllConnections(); await new Promise((resolve) => allowing.close(resolve)) })
+  const renegotiate = async (port: number): Promise<string> => await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, maxVersion: 'TLSv1.2', cert: pki.clients.good.cert, key: pki.clients.good.key }, () => {
+      socket.renegotiate({ rejectUnauthorized: true }, (error) => {
+        if (error !== null) return resolve(`failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`)
+        socket.end()
+        resolve('renegotiated')
+      })
+    })
+    socket.on('error', (error: NodeJS.ErrnoException) => { resolve(`failed: ${error.code ?? error.message}`) })
+    socket.on('close', () => { resolve('closed') })
+  })
+  t.equal(await renegotiate((allowing.address() as AddressInfo).port), 'renegotiated', 'control')
+  t.not(await renegotiate(proxy.port), 'renegotiated', 'the proxy refuses it')
+})
