@@ -76,7 +76,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
   const http = { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false }
   // With TLS, Fastify hands only `https` to https.createServer: the HTTP options go in it too.
-  const listener = config.tls !== undefined ? { https: { ...http, ...listenerTlsOptions(config.tls) } } : { http }
+  const listener = config.tls !== undefined ? { https: { ...http, ...listenerTlsOptions(config.tls, config.inbound.headersTimeoutMs) } } : { http }
   const app = Fastify({
     loggerInstance: logger,
     logController: new QuietLogController(),
@@ -122,6 +122,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const signer = new Signer({
     tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
     refreshMarginSeconds: config.signing.refreshMarginSeconds,
+    timestampFormat: config.signing.timestampFormat,
     now,
     ...(clockSkew !== undefined ? { clockOffsetMs: () => clockSkew.offsetMs } : {}),
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })

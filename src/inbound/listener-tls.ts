@@ -8,6 +8,7 @@
  *   connection in without one, or with one that does not verify (`socket.authorized`
  *   is then false and the certificate proves nothing, see `client-cert.ts`); `require`
  *   refuses such a connection at the handshake.
+ * - The handshake must finish within the headers timeout (Node's default is 120 s).
  * - TLS renegotiation is refused (a TLS 1.2 client could otherwise present another
  *   certificate in the middle of a connection; TLS 1.3 has none).
  * - A swap changes what new connections get; open connections keep the context they
@@ -21,6 +22,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { TlsConfig } from '../config/schema.js'
 import { LISTENER_MIN_TLS_VERSION, parseCertificates } from '../config/tls-files.js'
 import type { Metrics } from '../observe/metrics.js'
+import { rfc4514Subject } from './client-cert.js'
 
 /** The only application protocol the listener offers. */
 export const LISTENER_ALPN = ['http/1.1']
@@ -30,10 +32,18 @@ export function secureContextOptions (tls: TlsConfig): SecureContextOptions {
   return { cert: tls.cert, key: tls.key, ...(tls.clientCa !== undefined ? { ca: tls.clientCa } : {}), minVersion: LISTENER_MIN_TLS_VERSION }
 }
 
-/** Everything the HTTPS server starts with (Fastify's `https` option, beside the HTTP options). */
-export function listenerTlsOptions (tls: TlsConfig): TlsOptions {
+/** Node's own handshake timeout (120 s) would let a silent connection hold a socket that long. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
+
+/**
+ * Everything the HTTPS server starts with (Fastify's `https` option, beside the HTTP options).
+ * `handshakeTimeoutMs`: a connection that has not finished its TLS handshake by then is
+ * closed; `buildApp` gives it `inbound.headersTimeoutMs`. Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}.
+ */
+export function listenerTlsOptions (tls: TlsConfig, handshakeTimeoutMs: number = DEFAULT_HANDSHAKE_TIMEOUT_MS): TlsOptions {
   return {
     ...secureContextOptions(tls),
+    handshakeTimeout: handshakeTimeoutMs,
     ALPNProtocols: LISTENER_ALPN,
     requestCert: tls.clientCa !== undefined,
     rejectUnauthorized: tls.clientCa !== undefined && tls.clientAuth === 'require'
@@ -81,5 +91,5 @@ function recordExpiry (tls: TlsConfig, metrics: Metrics): void {
 /** What a log line may say about a certificate: public facts, never the key. */
 export function describeCertificate (pem: string): { subject: string, serialNumber: string, validTo: string, fingerprint256: string } {
   const leaf = (parseCertificates(pem) as X509Certificate[])[0] as X509Certificate
-  return { subject: leaf.subject.split('\n').reverse().join(','), serialNumber: leaf.serialNumber, validTo: leaf.validTo, fingerprint256: leaf.fingerprint256 }
+  return { subject: rfc4514Subject(leaf.subject), serialNumber: leaf.serialNumber, validTo: leaf.validTo, fingerprint256: leaf.fingerprint256 }
 }

@@ -142,3 +142,26 @@ t.test('the text forms Node gives, read exactly', async (t) => {
   t.equal(normalizeSubject('justtext'), 'justtext=', 'a part without "=" (matches nothing a certificate has)')
   t.equal(normalizeSubject('CN=x\\\\ '), 'CN=x\\\\', 'an escaped backslash before a space: the space is trimmed')
 })
+
+t.test('a resumed TLS session carries its verification: the identity again, or still nothing', async (t) => {
+  const listener = await startListener('request')
+  t.teardown(listener.close)
+  const port = Number(new URL(listener.url).port)
+  const seen: Array<{ reused: boolean, identity: CertificateIdentity | undefined }> = []
+  listener.server.on('secureConnection', (socket: TLSSocket) => { seen.push({ reused: socket.isSessionReused(), identity: verifiedPeerIdentity(socket) }) })
+  const open = async (client: PemPair, session?: Buffer): Promise<Buffer> => await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, cert: client.cert, key: client.key, maxVersion: 'TLSv1.2', ...(session !== undefined ? { session } : {}) }, () => {
+      resolve(socket.getSession() as Buffer)
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+  for (const client of [pki.clients.good, pki.clients.expired]) {
+    const session = await open(client)
+    await open(client, session)
+  }
+  // In a resumed TLS 1.2 handshake the server finishes after the client.
+  for (let i = 0; i < 100 && seen.length < 4; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(seen.map((s) => s.reused), [false, true, false, true], 'the second connection of each resumed the first one\'s session')
+  t.same(seen.map((s) => s.identity), [GOOD, GOOD, undefined, undefined])
+})

@@ -1,7 +1,10 @@
 import t from 'tap'
 import { createServer as createHttpsServer } from 'node:https'
 import type { IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createConnection, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { request } from 'undici'
 import { ACCOUNT, startUpstream } from '../helpers/upstream.js'
@@ -21,6 +24,26 @@ async function handshake (port: number, options: ConnectionOptions): Promise<{ p
       resolve(answer)
     })
     socket.on('error', (error: NodeJS.ErrnoException) => { resolve({ error: error.code ?? error.message }) })
+  })
+}
+
+/** A TLS session (1.2: the session; 1.3: the first ticket) from a new connection. */
+async function tlsSession (port: number, version: 'TLSv1.2' | 'TLSv1.3'): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, maxVersion: version, minVersion: version })
+    socket.once('session', (session: Buffer) => { resolve(session); socket.end() })
+    socket.on('error', reject)
+  })
+}
+
+/** Whether a new connection offering `session` resumed it. */
+async function resumes (port: number, session: Buffer, version: 'TLSv1.2' | 'TLSv1.3'): Promise<boolean> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, session, maxVersion: version, minVersion: version }, () => {
+      resolve(socket.isSessionReused())
+      socket.end()
+    })
+    socket.on('error', reject)
   })
 }
 
@@ -130,6 +153,10 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   const tls = config.tls as NonNullable<typeof config.tls>
   const serial = async (): Promise<unknown> => (await handshake(proxy.port, {}) as { peerSerial: string }).peerSerial
   const first = await serial()
+  const session = await tlsSession(proxy.port, 'TLSv1.2')
+  const ticket = await tlsSession(proxy.port, 'TLSv1.3')
+  t.equal(await resumes(proxy.port, session, 'TLSv1.2'), true, 'control: a TLS 1.2 session resumes before the swap')
+  t.equal(await resumes(proxy.port, ticket, 'TLSv1.3'), true, 'control: a TLS 1.3 ticket resumes before the swap')
 
   // A configuration that did not come through loadConfig (which would have refused it).
   const broken = { ...config, logLevel: 'warn', tls: { ...tls, key: pki.serverNext.key } }
@@ -144,6 +171,8 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   const next = { ...config, tls: { ...tls, cert: pki.serverNext.cert, key: pki.serverNext.key } }
   t.equal(proxy.app.reload(next), true)
   t.not(await serial(), first, 'the next certificate is served to new connections')
+  t.equal(await resumes(proxy.port, session, 'TLSv1.2'), false, 'a TLS 1.2 session from before the swap does not resume')
+  t.equal(await resumes(proxy.port, ticket, 'TLSv1.3'), false, 'nor a TLS 1.3 ticket')
 
   const off = { ...next, tls: undefined }
   t.equal(proxy.app.reload(off), true, 'turning TLS off is reported as needing a restart…')
@@ -154,4 +183,63 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="applied"\} 1\n/)
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="rejected"\} 1\n/)
   t.match(metrics, /pave_proxy_config_reloads_total\{result="rejected"\} 1\n/)
+})
+
+t.test('a connection that never finishes its handshake is closed after inbound.headersTimeoutMs, not Node\'s 120 s', async (t) => {
+  const upstream = await startUpstream()
+  const dir = mkdtempSync(join(tmpdir(), 'pave-proxy-handshake-'))
+  writeFileSync(join(dir, 'pave-proxy.yaml'), 'inbound:\n  headersTimeoutMs: 1000\n')
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, configFile: join(dir, 'pave-proxy.yaml') })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const started = Date.now()
+  const closedAfter = await new Promise<number>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port: proxy.port }) // TCP only: no ClientHello ever
+    socket.on('close', () => { resolve(Date.now() - started) })
+    socket.on('error', () => { /* a reset is a close too */ })
+  })
+  t.ok(closedAfter >= 900 && closedAfter < 5000, `closed after ${closedAfter} ms`)
+})
+
+t.test('refused handshakes leave no socket behind (TLS 1.1, h2 only, no certificate under require, garbage)', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, clientAuth: 'require' })
+  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  const refused = [
+    await handshake(proxy.port, { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+    await handshake(proxy.port, { ALPNProtocols: ['h2'] })
+  ]
+  t.match(refused, [{ error: String }, { error: String }])
+  const noCertificate = await request(`${proxy.url}/healthz`, { dispatcher: tlsAgent(pki) }).then(() => 'answered', (e: NodeJS.ErrnoException) => e.code)
+  t.not(noCertificate, 'answered')
+  // Bytes that are not TLS at all, from a caller that then keeps its side open.
+  const garbage = createConnection({ host: '127.0.0.1', port: proxy.port })
+  garbage.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+  const closedByProxy = await new Promise<boolean>((resolve) => { garbage.on('close', () => { resolve(true) }); garbage.on('error', () => {}) })
+  t.ok(closedByProxy, 'plain HTTP bytes: the proxy closes the connection')
+  const open = async (): Promise<number> => await new Promise((resolve) => { proxy.app.server.getConnections((_e, n) => { resolve(n) }) })
+  const started = Date.now()
+  while (await open() > 0 && Date.now() - started < 3000) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await open(), 0, 'no connection left open on the proxy')
+  t.equal(upstream.received.length, 0)
+})
+
+t.test('TLS 1.2 renegotiation is refused (a server that allows it renegotiates with the same client)', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startTlsProxy({ upstreamUrl: upstream.url, pki, clientAuth: 'request' })
+  const allowing = createHttpsServer({ cert: pki.server.cert, key: pki.server.key }, (_req, res) => { res.end() })
+  await new Promise<void>((resolve) => allowing.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { await proxy.close(); await upstream.close(); allowing.closeAllConnections(); await new Promise((resolve) => allowing.close(resolve)) })
+  const renegotiate = async (port: number): Promise<string> => await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pki.caPem, maxVersion: 'TLSv1.2', cert: pki.clients.good.cert, key: pki.clients.good.key }, () => {
+      socket.renegotiate({ rejectUnauthorized: true }, (error) => {
+        if (error !== null) return resolve(`failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`)
+        socket.end()
+        resolve('renegotiated')
+      })
+    })
+    socket.on('error', (error: NodeJS.ErrnoException) => { resolve(`failed: ${error.code ?? error.message}`) })
+    socket.on('close', () => { resolve('closed') })
+  })
+  t.equal(await renegotiate((allowing.address() as AddressInfo).port), 'renegotiated', 'control')
+  t.not(await renegotiate(proxy.port), 'renegotiated', 'the proxy refuses it')
 })

@@ -137,7 +137,7 @@ t.test('the listener certificate is swapped under a request loop: zero failures,
   for (const key of [pki.server.key, pki.serverNext.key]) {
     for (const line of key.split('\n').filter((l) => l.length > 20)) t.notMatch(logs, line, 'no key material in the logs')
   }
-  t.match(logs, /"fingerprint256":"[0-9A-F:]{95}"/, 'the swapped-in certificate is logged by its public facts')
+  t.match(logs, /"subject":"CN=pave-proxy test listener \(next\)","serialNumber":"[0-9A-F]+","validTo":"[^"]+","fingerprint256":"[0-9A-F:]{95}"/, 'the swapped-in certificate is logged by its public facts')
   child.kill('SIGTERM')
   t.equal((await output.done).code, 0)
 })
