@@ -3,6 +3,7 @@
  * listens and never touches `process`; `main.ts` does that.
  */
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import type { Server as TlsServer } from 'node:tls'
@@ -27,6 +28,12 @@ import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
 import { withResponseDeadline } from './upstream/response-deadline.js'
+import { compileCallers, type Callers } from './inbound/callers.js'
+import { createIdentityStage, type CallersRef } from './inbound/identity.js'
+import { createPolicyStage } from './inbound/policy.js'
+import { JwksRegistry } from './inbound/jwks.js'
+import { createJwksFetcher } from './upstream/jwks-fetch.js'
+import { createAuditTrail, type AuditTrail } from './observe/audit.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -37,6 +44,8 @@ export interface BuildAppOptions {
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
+  /** Shortest time between two JWKS reads caused by unknown `kid`s. Default 30000 ms (see `inbound/jwks.ts`). */
+  readonly jwksRefreshIntervalMs?: number
 }
 
 declare module 'fastify' {
@@ -53,6 +62,8 @@ declare module 'fastify' {
      * level change live; `false` when it cannot be applied without a restart.
      */
     reload: (next: Config) => boolean
+    /** Reopens the audit file (SIGHUP, after log rotation). */
+    reopenAudit: () => void
   }
 }
 
@@ -89,6 +100,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
   const accessLog = createAccessLog(logger as Logger)
+  const gateway = gatewayParts(config, options, logger as Logger)
+  const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), logger }) : undefined
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
@@ -134,6 +147,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       metrics.reloads.inc({ result: 'rejected' })
       return false
     }
+    // Compiled before anything changes, so accounts and callers are swapped together.
+    const nextCallers = gateway.compile(next)
+    if (gateway.callers !== undefined) gateway.callers.current = nextCallers as Callers
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
     current = next
@@ -142,19 +158,25 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     app.log.level = next.logLevel
     return true
   })
+  app.decorate('callersConfigured', gateway.callers !== undefined)
+  app.decorate('reopenAudit', () => audit?.reopen())
+  app.decorateRequest('caller', undefined)
   app.addHook('onClose', async () => {
     if (options.dispatcher === undefined) await dispatcher.close()
+    await gateway.close()
+    audit?.close()
   })
 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
   stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages)
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, metrics, accessLog)
+    trackRequest(request, reply, metrics, accessLog, audit)
     void reply.header('x-request-id', request.id)
     inbound(request, reply, done)
   })
@@ -177,4 +199,28 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
   await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
   return app
+}
+
+/** The gateway's pieces: the callers in force (swapped on reload), their JWKS sources, whether the audit trail is kept. */
+function gatewayParts (config: Config, options: BuildAppOptions, logger: Logger): { callers: CallersRef | undefined, compile: (next: Config) => Callers | undefined, auditOn: boolean, close: () => Promise<void> } {
+  const fetcher = createJwksFetcher(config.upstream)
+  const jwks = new JwksRegistry({
+    readFile: async (path) => await readFile(path, 'utf8'),
+    fetchUrl: fetcher.fetch,
+    ...(options.jwksRefreshIntervalMs !== undefined ? { refreshIntervalMs: options.jwksRefreshIntervalMs } : {}),
+    onRefreshFailed: (source, reason) => logger.warn({ source, reason }, 'cannot read a JWKS; the last good keys stay')
+  })
+  const compile = (next: Config): Callers | undefined => compileCallers(next, { jwks })
+  const first = compile(config)
+  return {
+    callers: first !== undefined ? { current: first } : undefined,
+    compile,
+    auditOn: config.callers !== undefined || config.audit?.file !== undefined,
+    close: fetcher.close
+  }
+}
+
+/** The logger's destination, where the preformatted lines go. */
+function logStreamOf (logger: Logger): { write: (line: string) => unknown } {
+  return (logger as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym] as { write: (line: string) => unknown }
 }

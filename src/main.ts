@@ -67,6 +67,10 @@ function watchedFiles (config: Config): string[] {
   const files = config.accounts.flatMap((a) => (a.apiSecretFile !== undefined ? [a.apiSecretFile] : []))
   if (config.configFile !== undefined) files.push(config.configFile)
   if (config.inbound.tokenFile !== undefined) files.push(config.inbound.tokenFile)
+  for (const caller of config.callers ?? []) {
+    if (caller.tokenFile !== undefined) files.push(caller.tokenFile)
+    if (caller.jwt?.jwksFile !== undefined) files.push(caller.jwt.jwksFile)
+  }
   if (config.tls !== undefined) files.push(config.tls.certFile, config.tls.keyFile, ...(config.tls.clientCaFile !== undefined ? [config.tls.clientCaFile] : []))
   return files
 }
@@ -106,7 +110,8 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
     if (app.reload(next)) rewatch()
   }
   process.on('SIGHUP', () => {
-    log.info('SIGHUP: reloading the configuration')
+    log.info('SIGHUP: reloading the configuration and reopening the audit file')
+    app.reopenAudit()
     reload()
   })
   rewatch()

@@ -16,6 +16,7 @@ import {
 } from './schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
 import { parseCidr } from './cidr.js'
+import { prepareCallers } from './callers.js'
 import { readListenerTls } from './tls-files.js'
 
 export * from './schema.js'
@@ -137,6 +138,8 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
       if (typeof block === 'string' && parseCidr(block) === undefined) problems.push(`${labelOf('/inbound/allow', labels)}: "${block}" is not a CIDR block such as 10.0.0.0/8 or ::1/128`)
     }
   }
+
+  prepareCallers(raw, { cwd, readFile, problems, accountNames: new Set(accounts.map((a) => (isObject(a) ? a.name : undefined))) })
 
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
   const caFile = getPath(raw, 'upstream.caFile')
@@ -277,6 +280,7 @@ function describe (error: ErrorObject, labels: Map<string, string>): string {
   const label = labelOf(error.instancePath, labels)
   if (error.keyword === 'enum') return `${label} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
   if (error.keyword === 'pattern') {
+    if (error.instancePath.startsWith('/callers/')) return `${label} must be 1-63 lowercase letters, digits or "-", starting with a letter or digit`
     return error.instancePath.endsWith('/prefix')
       ? `${label} must be "/" or a path like "/test" (letters, digits, "_", "-", ".", "~"; no trailing slash, no dot segments)`
       : `${label} must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit`

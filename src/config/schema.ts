@@ -113,6 +113,70 @@ export interface CapacityConfig {
   readonly sendTimeoutMs: number
 }
 
+/**
+ * One caller of the gateway (`callers:` in the configuration file): who it is, how it
+ * proves it, and what it may do. With `callers` set, every other request is refused.
+ */
+export interface CallerConfig {
+  /** Unique; lowercase letters, digits and `-`. Appears in logs, metrics and the audit trail. */
+  readonly name: string
+  /** A file of bearer tokens, one per line (several during a rotation), each at least 16 characters. Watched. Default none. */
+  readonly tokenFile?: string | undefined
+  /** The tokens read from `tokenFile`. Never logged. */
+  readonly tokens?: readonly string[] | undefined
+  /** A client certificate that proves this caller (TLS on the listener with a client CA). Default none. */
+  readonly clientCert?: ClientCertProof | undefined
+  /** A JWT that proves this caller (a Kubernetes projected service-account token, say). Default none. */
+  readonly jwt?: JwtProof | undefined
+  /** CIDR blocks the caller must also come from. Default: any address. */
+  readonly from?: readonly string[] | undefined
+  /** The accounts (by name) it may use. Default: every account. */
+  readonly accounts?: readonly string[] | undefined
+  /** What it may do; no rule, nothing. Default none. */
+  readonly allow?: readonly AllowRule[] | undefined
+}
+
+/** A certificate match: a SAN URI (SPIFFE), a SAN DNS name, or the subject (`CN=ops-console`). */
+export type ClientCertProof = { readonly uri: string } | { readonly dns: string } | { readonly subject: string }
+
+export interface JwtProof {
+  /** The `iss` the token must carry. */
+  readonly issuer: string
+  /** An `aud` the token must carry. */
+  readonly audience: string
+  /** The `sub` the token must carry (`system:serviceaccount:<namespace>:<name>`). */
+  readonly subject: string
+  /** A JWKS file (`kubectl get --raw /openid/v1/jwks`). One of `jwksFile`, `jwksUrl`. */
+  readonly jwksFile?: string | undefined
+  /** An HTTPS URL serving the JWKS, fetched through the egress settings. One of `jwksFile`, `jwksUrl`. */
+  readonly jwksUrl?: string | undefined
+  /** The keys read from `jwksFile` (public keys only). */
+  readonly jwks?: JsonWebKeySetConfig | undefined
+}
+
+/** A JSON Web Key Set of public keys, as read from a file or URL. */
+export interface JsonWebKeySetConfig {
+  readonly keys: ReadonlyArray<Readonly<Record<string, unknown>>>
+}
+
+/** `methods` (`GET`… or `*`) × `paths` (`/v1/sessions/*`: `*` one segment, a last `**` any rest), as PAVE sees the path. */
+export interface AllowRule {
+  readonly methods: readonly string[]
+  readonly paths: readonly string[]
+}
+
+/** The audit trail (see `observe/audit.ts`). */
+export interface AuditConfig {
+  /** Append audit lines to this file (reopened on SIGHUP). Default: standard output, marked `"audit": true`. */
+  readonly file?: string | undefined
+}
+
+/** Who may read `/metrics`. */
+export interface MetricsConfig {
+  /** With `callers` set: the caller names allowed to read `/metrics`. Default: open, as without callers. */
+  readonly callers?: readonly string[] | undefined
+}
+
 /** How the listener asks for client certificates (see `inbound/listener-tls.ts`). */
 export type ClientAuth = 'request' | 'require'
 
@@ -159,6 +223,12 @@ export interface Config {
   /** TLS on the listener. Default none: plain HTTP. */
   readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
+  /** The gateway's callers; set, every request must come from one of them. Default none (the sidecar: anyone who reaches the listener). */
+  readonly callers?: readonly CallerConfig[] | undefined
+  /** The audit trail. Default: standard output, with `callers` set. */
+  readonly audit?: AuditConfig | undefined
+  /** Who may read `/metrics`. Default: open. */
+  readonly metrics?: MetricsConfig | undefined
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
 }
@@ -190,6 +260,9 @@ export const DEFAULT_SEND_TIMEOUT_MS = 60_000
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
+
+/** Methods an allow rule may name (`*`: all of them). */
+export const ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -375,6 +448,57 @@ export const CONFIG_SCHEMA = {
         queueTimeoutMs: ms,
         sendTimeoutMs: ms
       }
+    },
+    callers: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+          tokenFile: nonEmpty,
+          tokens: { type: 'array', items: nonEmpty },
+          clientCert: {
+            type: 'object',
+            minProperties: 1,
+            maxProperties: 1,
+            additionalProperties: false,
+            properties: { uri: nonEmpty, dns: nonEmpty, subject: nonEmpty }
+          },
+          jwt: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer', 'audience', 'subject'],
+            properties: { issuer: nonEmpty, audience: nonEmpty, subject: nonEmpty, jwksFile: nonEmpty, jwksUrl: nonEmpty, jwks: { type: 'object' } }
+          },
+          from: { type: 'array', items: nonEmpty, minItems: 1 },
+          accounts: { type: 'array', items: nonEmpty, minItems: 1 },
+          allow: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['methods', 'paths'],
+              properties: {
+                methods: { type: 'array', minItems: 1, items: { enum: ['*', ...ALLOW_METHODS] } },
+                paths: { type: 'array', minItems: 1, items: nonEmpty }
+              }
+            }
+          }
+        }
+      }
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { file: nonEmpty }
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { callers: { type: 'array', items: nonEmpty } }
     },
     tls: {
       type: 'object',

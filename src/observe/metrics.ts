@@ -6,8 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   readonly registry: Registry
-  /** Requests answered, by account, method and status class (2xx…5xx, or `aborted`). */
-  readonly requests: Counter<'account' | 'method' | 'status_class'>
+  /** Requests answered, by account, method, status class (2xx…5xx, or `aborted`) and caller (a configured name, `anonymous` or `unknown`). */
+  readonly requests: Counter<'account' | 'method' | 'status_class' | 'caller'>
   /** Time from sending the request upstream to its response headers, by account. */
   readonly upstreamDuration: Histogram<'account'>
   /** Errors the proxy answered with itself, by code. */
@@ -36,7 +36,7 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
   const registers = [registry]
   return {
     registry,
-    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method and status class.', labelNames: ['account', 'method', 'status_class'], registers }),
+    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method, status class and caller.', labelNames: ['account', 'method', 'status_class', 'caller'], registers }),
     upstreamDuration: new Histogram({
       name: 'pave_proxy_upstream_duration_seconds',
       help: 'Time from sending a request to PAVE to receiving its response headers.',
@@ -60,11 +60,11 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
  * Counts one answered request. prom-client hashes the label object on every `inc`;
  * the hot path looks each label combination's child up once instead.
  */
-export function countRequest (metrics: Metrics, account: string, method: string, statusClass: string): void {
-  const key = `${account} ${method} ${statusClass}`
+export function countRequest (metrics: Metrics, account: string, method: string, statusClass: string, caller: string): void {
+  const key = `${account} ${method} ${statusClass} ${caller}`
   let child = requestChildren.get(metrics)?.get(key)
   if (child === undefined) {
-    child = metrics.requests.labels(account, method, statusClass)
+    child = metrics.requests.labels(account, method, statusClass, caller)
     let children = requestChildren.get(metrics)
     if (children === undefined) requestChildren.set(metrics, children = new Map())
     children.set(key, child)
