@@ -33,7 +33,7 @@ export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 /** Largest request body the mock reads. */
 export const MOCK_BODY_LIMIT = 52_428_800
 /** Paths pino censors in the mock's own log lines. */
-const REDACT_PATHS = ['req.headers["api-token"]', 'req.headers.authorization', 'secret', '*.secret']
+const REDACT_PATHS = ['req.headers["api-token"]', 'req.headers["api-access-token"]', 'req.headers.authorization', 'secret', '*.secret']
 
 export interface PaveMockOptions {
   /** Listen address. Default `127.0.0.1`. */

@@ -1,5 +1,7 @@
 /** pave-mock's v2 "Resend SMS", as PAVE's docs describe it (see /work/shared/pave/API.md). */
 import t from 'tap'
+import { request } from 'undici'
+import { startProxy } from '../helpers/proxy.js'
 import { startPaveMock, type PaveMock } from '../../src/mock/server.js'
 import { ALICE, BOB, FORBIDDEN, call } from './client.js'
 
@@ -93,4 +95,20 @@ t.test('unknown, finalized, expired, phoneless and malformed', async (t) => {
     t.equal(answer.status, 400, JSON.stringify(body))
     t.match(answer.json, { status: 'error', session_key: phoneless })
   }
+})
+
+t.test('through pave-proxy: the caller sends no credential, the resend is authenticated by the account\'s key', async (t) => {
+  const mock = await startPaveMock({ accounts: [ALICE] })
+  const proxy = await startProxy({ upstreamUrl: mock.url, account: ALICE })
+  t.teardown(async () => { await proxy.close(); await mock.close() })
+  const created = await request(`${proxy.url}/v1/sessions`, { method: 'POST', body: '{"sms":{"to":"647-455-0000"}}', headers: { 'content-type': 'application/json' } })
+  const key = (await created.body.json() as { session_key: string }).session_key
+  const resent = await request(`${proxy.url}/v2/capture/sessions/${key}/resend`, { method: 'POST', headers: { 'API-Access-Token': BOB.apiKey } })
+  t.equal(resent.statusCode, 200)
+  t.match(await resent.body.json(), { status: 'success', session_key: key, phone: '647-455-0000' })
+  t.equal(mock.requests.at(-1)?.headers['api-access-token'], ALICE.apiKey, 'the caller\'s token replaced by the account\'s key')
+  t.equal(mock.requests.at(-1)?.username, ALICE.username)
+  const again = await request(`${proxy.url}/v2/capture/sessions/${key}/resend`, { method: 'POST' })
+  t.equal(again.statusCode, 400, 'PAVE\'s 400 passes through')
+  t.match(await again.body.json(), { status: 'error', session_key: key })
 })
