@@ -25,6 +25,7 @@ import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
 import { withResponseDeadline } from './upstream/response-deadline.js'
+import { createTracing, type Tracing } from './observe/tracing.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -44,6 +45,8 @@ declare module 'fastify' {
     signer: Signer
     metrics: Metrics
     clockSkew: ClockSkew | undefined
+    /** OpenTelemetry tracing, when configured (flushed and shut down when the app closes). */
+    tracing: Tracing | undefined
     /** The configuration in force (changes on reload). */
     currentConfig: () => Config
     /**
@@ -134,12 +137,21 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (options.dispatcher === undefined) await dispatcher.close()
   })
 
+  // Off unless configured: then nothing of OpenTelemetry is loaded and no request pays for it.
+  const tracing = await createTracing(config.tracing, { metrics, log: logger, upstream: new URL(config.upstream.url) })
+  app.decorate('tracing', tracing)
+  if (tracing !== undefined) {
+    app.decorateRequest('traceSpan', undefined)
+    // onClose runs once the listener has closed and in-flight requests are done: their spans are flushed.
+    app.addHook('onClose', async () => { await tracing.shutdown() })
+  }
+
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const capacity = overloadOptions(config, options.overload)
-  const stages: InboundStage[] = [targetStage]
+  const stages: InboundStage[] = tracing?.stage !== undefined ? [tracing.stage, targetStage] : [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
   stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
-  const inbound = createInboundPipeline(stages)
+  const inbound = createInboundPipeline(stages, tracing?.waited)
 
   app.addHook('onRequest', (request, reply, done) => {
     trackRequest(request, reply, metrics, accessLog)
@@ -163,6 +175,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, tracing })
   return app
 }

@@ -9,6 +9,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
+import { endServerSpan } from './tracing.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
@@ -47,6 +48,9 @@ export interface AccessFields {
   account: string
   error: string | undefined
   aborted: boolean
+  /** The request's trace and server span, when it was traced (32 and 16 hex digits). */
+  traceId?: string | undefined
+  spanId?: string | undefined
 }
 
 export function createAccessLog (logger: Logger): AccessLog {
@@ -59,7 +63,7 @@ export function createAccessLog (logger: Logger): AccessLog {
       stream.write(`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
         `"status":${f.status},"durationMs":${f.durationMs},"bytesIn":${f.bytesIn},"bytesOut":${f.bytesOut}` +
         `${f.account !== '' ? `,"account":"${f.account}"` : ''}${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
-        `${f.aborted ? ',"aborted":true' : ''},"msg":"request completed"}\n`)
+        `${f.aborted ? ',"aborted":true' : ''}${f.traceId !== undefined ? `,"traceId":"${f.traceId}","spanId":"${f.spanId as string}"` : ''},"msg":"request completed"}\n`)
     }
   }
 }
@@ -86,6 +90,8 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const error = errorCodeOf(reply.raw)
   countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
   if (error !== undefined) metrics.errors.inc({ code: error })
+  const span = request.traceSpan
+  const trace = span?.spanContext()
   log.write({
     reqId: request.id,
     method: request.method,
@@ -96,6 +102,11 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
     bytesOut,
     account,
     error,
-    aborted: !completed
+    aborted: !completed,
+    traceId: trace?.traceId,
+    spanId: trace?.spanId
   })
+  if (span !== undefined) {
+    endServerSpan(span, { status: reply.statusCode, bytesIn, bytesOut, error, aborted: !completed, caller: (request as { caller?: { name: string } }).caller?.name })
+  }
 }

@@ -14,7 +14,8 @@ export const REDACTED = '[redacted]'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["api-token"]',
   'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]',
-  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret'
+  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret',
+  'tracing.headers', 'config.tracing.headers'
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

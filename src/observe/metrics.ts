@@ -24,6 +24,8 @@ export interface Metrics {
   readonly resigned: Counter<'account'>
   /** Requests retried after a connection failure before any byte was sent. */
   readonly retries: Counter<'account'>
+  /** Batches of spans the trace collector did not take (unreachable, refused, timed out). */
+  readonly traceExportFailures: Counter
 }
 
 export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
@@ -46,7 +48,8 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
-    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers })
+    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
+    traceExportFailures: new Counter({ name: 'pave_proxy_trace_export_failures_total', help: 'Batches of trace spans the collector did not take.', registers })
   }
 }
 
