@@ -91,7 +91,8 @@ export async function startTracing (config: TracingConfig, url: string, options:
       if (headers !== undefined) propagator.inject(under(span), headers, defaultTextMapSetter)
       return span
     },
-    flush: () => provider.forceFlush(),
+    // A failed export is counted and logged by the exporter; flushing itself never throws.
+    flush: () => provider.forceFlush().catch(() => {}),
     shutdown: async () => {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, options.shutdownTimeoutMs) })
