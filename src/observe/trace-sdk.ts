@@ -44,7 +44,7 @@ export async function startTracing (config: TracingConfig, url: string, options:
   const tracer = provider.getTracer('pave-proxy')
   const propagator = new W3CTraceContextPropagator()
   const host = options.upstream.hostname
-  const port = Number(options.upstream.port !== '' ? options.upstream.port : options.upstream.protocol === 'https:' ? 443 : 80)
+  const port = originPort(options.upstream)
   const under = (span: Span): ReturnType<typeof trace.setSpan> => trace.setSpan(ROOT_CONTEXT, span)
   const ratio = config.samplerArg ?? 1
   // Whether a request without a caller's trace context can ever be sampled.
@@ -100,6 +100,12 @@ export async function startTracing (config: TracingConfig, url: string, options:
       clearTimeout(timer)
     }
   }
+}
+
+/** The port an origin is reached on. */
+export function originPort (url: URL): number {
+  if (url.port !== '') return Number(url.port)
+  return url.protocol === 'https:' ? 443 : 80
 }
 
 /** `OTEL_TRACES_SAMPLER` as OpenTelemetry defines its values. */

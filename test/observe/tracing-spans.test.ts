@@ -164,6 +164,19 @@ t.test('a request that waited in the admission queue shows the wait as a child s
   t.ok(Number(wait.endNs - wait.startNs) / 1e6 >= 50, `waited ${Number(wait.endNs - wait.startNs) / 1e6} ms`)
   t.equal(spans.filter((s) => s.kind === SPAN_KIND.server).length, 2)
   t.notOk(spans.some((s) => s.attributes['http.route'] === undefined && s.kind === SPAN_KIND.server), 'every server span has its route')
+
+  // An untraced request (the caller's trace is not sampled) that waits leaves no span.
+  const before = receiver.spans.length
+  const again = request(`${proxy.url}/slow`)
+  while (upstream.received.length < 3) await new Promise((resolve) => setTimeout(resolve, 10))
+  const untraced = request(`${proxy.url}/fast`, { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' } })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  release()
+  await (await again).body.dump()
+  t.equal((await untraced).statusCode, 200)
+  await proxy.app.tracing?.flush()
+  await receiver.waitForSpans(before + 2)
+  t.equal(receiver.spans.filter((s) => s.kind === SPAN_KIND.internal).length, 1, 'still one wait span')
 })
 
 t.test('the proxy\'s own endpoints are not traced', async (t) => {
