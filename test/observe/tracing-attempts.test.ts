@@ -26,8 +26,13 @@ t.test('a connect retry shows as a second attempt under the same server span', a
     await new Promise<void>((resolve) => upstream.close(() => resolve()))
     await receiver.close()
   })
-  setTimeout(() => upstream.listen(port, '127.0.0.1'), 30)
-  const res = await request(`${proxy.url}/v1/sessions/ABC`)
+  // The upstream comes up once the first attempt has failed (the retry is pending).
+  const pending = request(`${proxy.url}/v1/sessions/ABC`)
+  while (!/total\{account="default"\} [1-9]/.test(await proxy.app.metrics.registry.getSingleMetricAsString('pave_proxy_upstream_retries_total'))) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  upstream.listen(port, '127.0.0.1')
+  const res = await pending
   t.equal(res.statusCode, 200)
   await res.body.dump()
   await proxy.app.tracing?.flush()
