@@ -152,6 +152,34 @@ export interface TracingConfig {
   readonly propagateUpstream: boolean
 }
 
+/** How the listener asks for client certificates (see `inbound/listener-tls.ts`). */
+export type ClientAuth = 'request' | 'require'
+
+/**
+ * TLS on the listener (HTTP/1.1 over TLS 1.2 or 1.3). The files are read when the
+ * configuration is loaded and watched: new contents are swapped in live.
+ */
+export interface TlsConfig {
+  /** PEM file of the listener's certificate, followed by its intermediates. Required with TLS. */
+  readonly certFile: string
+  /** PEM file of the certificate's private key (unencrypted). Required with TLS. */
+  readonly keyFile: string
+  /** PEM file of the CAs whose client certificates the listener verifies. Default none: no client certificates asked for. */
+  readonly clientCaFile?: string | undefined
+  /**
+   * With a client CA: `request` (default) asks for a certificate and accepts a connection
+   * without one (or with one that does not verify: it then proves nothing); `require`
+   * refuses, at the handshake, a connection without a certificate the CA verifies.
+   */
+  readonly clientAuth?: ClientAuth | undefined
+  /** The contents of `certFile`. */
+  readonly cert: string
+  /** The contents of `keyFile`. Never logged, never printed. */
+  readonly key: string
+  /** The contents of `clientCaFile`. */
+  readonly clientCa?: string | undefined
+}
+
 /** The validated, frozen configuration that everything inside the proxy trusts. */
 export interface Config {
   /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
@@ -168,6 +196,8 @@ export interface Config {
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
   readonly tracing: TracingConfig
+  /** TLS on the listener. Default none: plain HTTP. */
+  readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
@@ -302,7 +332,11 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'tracing.sampler', env: 'OTEL_TRACES_SAMPLER', type: 'string' },
   { path: 'tracing.samplerArg', env: 'OTEL_TRACES_SAMPLER_ARG', type: 'number' },
   { path: 'tracing.disabled', env: 'OTEL_SDK_DISABLED', type: 'boolean' },
-  { path: 'tracing.propagateUpstream', env: 'PAVE_PROXY_TRACING_PROPAGATE_UPSTREAM', type: 'boolean' }
+  { path: 'tracing.propagateUpstream', env: 'PAVE_PROXY_TRACING_PROPAGATE_UPSTREAM', type: 'boolean' },
+  { path: 'tls.certFile', env: 'PAVE_PROXY_TLS_CERT_FILE', type: 'string' },
+  { path: 'tls.keyFile', env: 'PAVE_PROXY_TLS_KEY_FILE', type: 'string' },
+  { path: 'tls.clientCaFile', env: 'PAVE_PROXY_TLS_CLIENT_CA_FILE', type: 'string' },
+  { path: 'tls.clientAuth', env: 'PAVE_PROXY_TLS_CLIENT_AUTH', type: 'string' }
 ]
 
 /** Environment names of the default account's credentials. */
@@ -418,6 +452,20 @@ export const CONFIG_SCHEMA = {
         exportTimeoutMs: ms,
         disabled: { type: 'boolean' },
         propagateUpstream: { type: 'boolean' }
+      }
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        certFile: nonEmpty,
+        keyFile: nonEmpty,
+        clientCaFile: nonEmpty,
+        clientAuth: { enum: ['request', 'require'] },
+        // filled in by the loader from the files, never taken from the file itself
+        cert: nonEmpty,
+        key: nonEmpty,
+        clientCa: nonEmpty
       }
     },
     accounts: {

@@ -173,3 +173,10 @@ t.test('the span outcomes: caller, aborted, a 5xx of PAVE\'s, an error without a
   t.match(client.attributes, { 'http.response.status_code': 201, 'error.type': 'TypeError' })
   t.ok(client.ended())
 })
+
+t.test('a reload that changes tracing is applied for the rest and says tracing needs a restart', async (t) => {
+  const { planReload } = await import('../../src/config/reload.js')
+  const before = loadConfig({ env: ACCOUNT_ENV })
+  const after = loadConfig({ env: { ...ACCOUNT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } })
+  t.same(planReload(before, after), { ok: true, restartNeeded: ['tracing'] })
+})
