@@ -4,7 +4,7 @@
  * What changes live: account credentials (username, API key, secret), the
  * log level, and the listener's TLS certificate, key and client CA (their contents,
  * swapped into the running listener; see `inbound/listener-tls.ts`). What needs a restart: the set of accounts and their prefixes (the
- * routes), the listener, the upstream and the limits — a reload that changes
+ * routes), the listener, the upstream, the limits and tracing — a reload that changes
  * the accounts or prefixes is refused whole; other restart-only changes are
  * reported and left for the next start. For TLS, turning it on or off, adding or
  * removing the client CA, or changing `clientAuth` needs a restart (`tls` is then
