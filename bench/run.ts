@@ -4,7 +4,8 @@
  * Contenders, each in front of the same fast upstream and adding the same three
  * PAVE headers: direct (the upstream alone), floor (node:http + undici Pool),
  * http-proxy, nginx (njs signs; only when installed) and pave-proxy (dist/main.js,
- * production defaults). Every round starts each contender afresh and measures:
+ * production defaults), and pave-proxy with tracing configured: sampler off, and
+ * every request sampled and exported to an in-process collector sink (issue 14). Every round starts each contender afresh and measures:
  * start-up to the first served request, RSS at rest, requests/s and RSS under
  * BENCH_CONNECTIONS connections, latency with one connection. Medians over rounds.
  * Prints a table and the targets of issue 7; writes bench/results/latest.json.
@@ -16,7 +17,7 @@ import { freePort, sleep, stopAll, treeAnon, treeCpuSeconds, treeRss, sampleRss,
 import { findNginx, upstreamConfig, startNginx, errorLogTail, type NginxInstall } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator, type LoadGenerator, type LoadResult } from './lib/load.js'
 import {
-  checkSigning, paveProxyMissing, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, startPaveProxyGateway, type Running
+  checkSigning, paveProxyMissing, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, startPaveProxyGateway, startTraceSink, type Running
 } from './lib/contenders.js'
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
@@ -105,6 +106,33 @@ async function main (): Promise<void> {
 
   const paveMissing = paveProxyMissing()
   const logFile = (round: number): string => join(tmp, `pave-proxy-${round}.log`)
+  const logFigures = (file: string): Record<string, number> => {
+    try {
+      const bytes = statSync(file).size
+      const lines = readFileSync(file, 'utf8').split('\n').length - 1
+      return { logBytes: bytes, logLines: lines }
+    } catch {
+      return {}
+    } finally {
+      rmSync(file, { force: true })
+    }
+  }
+  // The tracing contenders export to a collector that takes everything (issue 14's bench rows).
+  const traceSink = await startTraceSink()
+  const tracedLog = (name: string, round: number): string => join(tmp, `${name}-${round}.log`)
+  const traced = (name: string, sampler: string, description: string): Contender => ({
+    name,
+    description,
+    skipped: paveMissing,
+    start: (round) => startPaveProxy({
+      upstream: upstream.origin,
+      cores: cores.proxy,
+      logFile: tracedLog(name, round),
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: traceSink.url, OTEL_TRACES_SAMPLER: sampler },
+      overrides: knobs.paveProxyEnv
+    }),
+    after: (round) => logFigures(tracedLog(name, round))
+  })
   const all: Contender[] = [
     {
       name: 'direct',
@@ -135,18 +163,7 @@ async function main (): Promise<void> {
       description: 'node dist/main.js, production defaults (LOG_LEVEL=info, JSON access log to a file)',
       skipped: paveMissing,
       start: (round) => startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
-      after: (round): Record<string, number> => {
-        const file = logFile(round)
-        try {
-          const bytes = statSync(file).size
-          const lines = readFileSync(file, 'utf8').split('\n').length - 1
-          return { logBytes: bytes, logLines: lines }
-        } catch {
-          return {}
-        } finally {
-          rmSync(file, { force: true })
-        }
-      }
+      after: (round): Record<string, number> => logFigures(logFile(round))
     },
     {
       name: 'gateway: token caller + rules',
@@ -161,7 +178,9 @@ async function main (): Promise<void> {
       skipped: paveMissing,
       start: (round) => startPaveProxyGateway({ name: 'jwt caller (cached)', caller: 'jwt', dir: join(tmp, `gateway-jwt-${round}`), upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
       after: (round) => { rmSync(logFile(round), { force: true }); return {} }
-    }
+    },
+    traced('pave-proxy-trace-off', 'parentbased_always_off', 'pave-proxy with tracing configured, sampler off (parentbased_always_off: the load sends no traceparent)'),
+    traced('pave-proxy-trace-all', 'always_on', 'pave-proxy with tracing configured, every request sampled, OTLP/protobuf to a collector that takes everything')
   ]
   const wanted = knobs.contenders
   const contenders = all.filter((c) => c.name === 'direct' || wanted === undefined || wanted.includes(c.name))
@@ -212,6 +231,8 @@ async function main (): Promise<void> {
     }
   }
   await stopAll()
+  const traceExports = traceSink.exports()
+  await traceSink.close()
 
   // Medians and the latency each contender adds to direct (paired by round).
   const directRuns = runs.get('direct') ?? []
@@ -304,6 +325,7 @@ async function main (): Promise<void> {
     upstream: upstreamKind,
     loadGenerator: load.name,
     skipped: { ...skipped, tools: skippedTools },
+    traceExports,
     summary,
     targets,
     runs: Object.fromEntries(runs),
@@ -362,6 +384,9 @@ function evaluateTargets (s: Record<string, Summary>): Target[] {
   const loaded = pave?.rssLoad ?? Number.NaN
   targets.push({ target: `pave-proxy RSS under ${knobs.connections} connections ≤ 120 MB`, measured: Number.isFinite(loaded) ? fmtMB(loaded) : na, met: ok(loaded, (v) => v <= 120 * MB) })
   const startup = pave?.startupMs ?? Number.NaN
+  const traceOff = s['pave-proxy-trace-off']
+  const traceOffRatio = (traceOff?.rps ?? NaN) / (pave?.rps ?? NaN)
+  targets.push({ target: 'tracing with the sampler off req/s ≥ 0.97 × pave-proxy (issue 14)', measured: Number.isFinite(traceOffRatio) ? `${fmtRatio(traceOffRatio)} (${fmtInt(traceOff?.rps ?? NaN)} vs ${fmtInt(pave?.rps ?? NaN)})` : na, met: ok(traceOffRatio, (v) => v >= 0.97) })
   targets.push({ target: 'pave-proxy start-up to first served request ≤ 500 ms', measured: Number.isFinite(startup) ? fmtFixed(startup, 0, ' ms') : na, met: ok(startup, (v) => v <= 500) })
   return targets
 }

@@ -34,6 +34,7 @@ import { createPolicyStage } from './inbound/policy.js'
 import { JwksRegistry } from './inbound/jwks.js'
 import { createJwksFetcher } from './upstream/jwks-fetch.js'
 import { createAuditTrail, type AuditTrail } from './observe/audit.js'
+import { createTracing, type Tracing } from './observe/tracing.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -55,6 +56,8 @@ declare module 'fastify' {
     signer: Signer
     metrics: Metrics
     clockSkew: ClockSkew | undefined
+    /** OpenTelemetry tracing, when configured (flushed and shut down when the app closes). */
+    tracing: Tracing | undefined
     /** The configuration in force (changes on reload). */
     currentConfig: () => Config
     /**
@@ -167,13 +170,22 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     audit?.close()
   })
 
+  // Off unless configured: then nothing of OpenTelemetry is loaded and no request pays for it.
+  const tracing = await createTracing(config.tracing, { metrics, log: logger, upstream: new URL(config.upstream.url) })
+  app.decorate('tracing', tracing)
+  if (tracing !== undefined) {
+    app.decorateRequest('traceSpan', undefined)
+    // onClose runs once the listener has closed and in-flight requests are done: their spans are flushed.
+    app.addHook('onClose', async () => { await tracing.shutdown() })
+  }
+
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const capacity = overloadOptions(config, options.overload)
-  const stages: InboundStage[] = [targetStage]
+  const stages: InboundStage[] = tracing?.stage !== undefined ? [tracing.stage, targetStage] : [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
   if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
   stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
-  const inbound = createInboundPipeline(stages)
+  const inbound = createInboundPipeline(stages, tracing?.waited)
 
   app.addHook('onRequest', (request, reply, done) => {
     trackRequest(request, reply, metrics, accessLog, audit)
@@ -197,7 +209,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, tracing })
   return app
 }
 

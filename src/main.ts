@@ -12,6 +12,7 @@ import { USAGE, UsageError, parseCommandLine, type CommandLine } from './config/
 import { serializeError } from './observe/logging.js'
 import type { Config } from './config/schema.js'
 import { watchFiles, type Watcher } from './config/watch.js'
+import { TRACE_SHUTDOWN_TIMEOUT_MS } from './observe/tracing.js'
 
 const EXIT_USAGE = 2
 
@@ -118,8 +119,9 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
 
   closeWithGrace({
     skip: ['SIGHUP'], // SIGHUP reloads the configuration (below); it never stops the proxy
-    // The whole drain is bounded here too, in case closing itself stalls.
-    delay: config.shutdown.delayMs + config.shutdown.timeoutMs + 5_000,
+    // The whole drain is bounded here too, in case closing itself stalls (the last
+    // spans' export, when tracing, is bounded on its own and counted in).
+    delay: config.shutdown.delayMs + config.shutdown.timeoutMs + TRACE_SHUTDOWN_TIMEOUT_MS + 5_000,
     logger: { error: (value: unknown) => log.error({ err: value }, 'shutdown') },
     onSecondSignal: (signal: string) => {
       log.warn({ signal }, 'second signal: exiting at once')
@@ -139,6 +141,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
       app.server.closeAllConnections()
       await closed
     }
+    // app.close() ran its onClose hooks after the last request: the trace exporter is flushed and shut down.
     log.info('stopped')
   })
 

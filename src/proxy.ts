@@ -17,6 +17,7 @@ import { limitBody } from './inbound/body-limit.js'
 import { BodyRecorder } from './upstream/body-recorder.js'
 import { sendError } from './reply-error.js'
 import { forward, type ForwardContext } from './upstream/forward.js'
+import type { Tracing } from './observe/tracing.js'
 
 /** Methods forwarded to PAVE. CONNECT and TRACE never are. */
 export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const
@@ -32,6 +33,8 @@ export interface ProxyRoutesOptions {
   readonly metrics: Metrics
   /** Undefined when clock-skew correction is off. */
   readonly clockSkew: ClockSkew | undefined
+  /** Undefined when tracing is off. */
+  readonly tracing?: Tracing | undefined
 }
 
 declare module 'fastify' {
@@ -43,7 +46,7 @@ declare module 'fastify' {
 
 /** Registers one route set per account; bodies reach the handler as unread streams. */
 export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOptions): Promise<void> {
-  const { config, accounts, signer, dispatcher, metrics, clockSkew } = options
+  const { config, accounts, signer, dispatcher, metrics, clockSkew, tracing } = options
   const upstream = new URL(config.upstream.url)
 
   // Bodies are streamed, never parsed: every content type (or none) passes through unread.
@@ -61,6 +64,8 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       latency: metrics.upstreamDuration.labels(name),
       clockSkew,
       retries: config.upstream.retries,
+      tracing,
+      propagateTrace: config.tracing.propagateUpstream,
       account: (): AccountConfig => {
         const account = accounts.get(name)
         /* c8 ignore next -- reloads never remove an account (they are refused instead) */
@@ -93,7 +98,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
         }
       }
       reply.hijack()
-      forward(context, { raw: request.raw, res: reply.raw, id: request.id, log: request.log, path, body, recorder })
+      forward(context, { raw: request.raw, res: reply.raw, id: request.id, log: request.log, path, body, recorder, span: request.traceSpan })
     }
 
     const routeOptions = { method: [...PROXIED_METHODS], config: { account: name }, exposeHeadRoute: false, handler }

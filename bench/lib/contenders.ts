@@ -203,3 +203,26 @@ export async function startRelay (targetPort: number, delayMs: number, emulateCo
   })
   return { name: 'relay', origin: `http://127.0.0.1:${port}`, pid: child.pid, startupMs: performance.now() - since, stop: () => child.stop() }
 }
+
+/**
+ * A trace collector that takes every OTLP/HTTP export and answers 200 at once, for the
+ * tracing contenders (it runs in the bench's own process, so its CPU is not the proxy's).
+ */
+export async function startTraceSink (): Promise<{ readonly url: string, readonly exports: () => number, readonly close: () => Promise<void> }> {
+  const { createServer } = await import('node:http')
+  let exports = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => { exports++; res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end() })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as import('node:net').AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports: () => exports,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}

@@ -7,7 +7,7 @@
  * running listener; see `inbound/listener-tls.ts`). Switching the gateway on or off
  * (adding or removing `callers` altogether) needs a restart, and so does the audit
  * file. What needs a restart: the set of accounts and their prefixes (the
- * routes), the listener, the upstream and the limits — a reload that changes
+ * routes), the listener, the upstream, the limits and tracing — a reload that changes
  * the accounts or prefixes is refused whole; other restart-only changes are
  * reported and left for the next start. For TLS, turning it on or off, adding or
  * removing the client CA, or changing `clientAuth` needs a restart (`tls` is then
@@ -19,7 +19,7 @@ export type ReloadPlan =
   | { readonly ok: true, readonly restartNeeded: readonly string[] }
   | { readonly ok: false, readonly reason: string }
 
-const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'audit'] as const
+const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'audit', 'tracing'] as const
 
 export function planReload (current: Config, next: Config): ReloadPlan {
   const routes = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.prefix]).sort())

@@ -11,6 +11,7 @@ import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
 import { callerLabel } from '../inbound/callers.js'
 import { audited, type AuditTrail } from './audit.js'
+import { endServerSpan } from './tracing.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
@@ -51,6 +52,9 @@ export interface AccessFields {
   caller: string
   error: string | undefined
   aborted: boolean
+  /** The request's trace and server span, when it was traced (32 and 16 hex digits). */
+  traceId?: string | undefined
+  spanId?: string | undefined
 }
 
 export function createAccessLog (logger: Logger): AccessLog {
@@ -63,7 +67,7 @@ export function createAccessLog (logger: Logger): AccessLog {
       stream.write(`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
         `"status":${f.status},"durationMs":${f.durationMs},"bytesIn":${f.bytesIn},"bytesOut":${f.bytesOut}` +
         `${f.account !== '' ? `,"account":"${f.account}"` : ''},"caller":"${f.caller}"${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
-        `${f.aborted ? ',"aborted":true' : ''},"msg":"request completed"}\n`)
+        `${f.aborted ? ',"aborted":true' : ''}${f.traceId !== undefined ? `,"traceId":"${f.traceId}","spanId":"${f.spanId as string}"` : ''},"msg":"request completed"}\n`)
     }
   }
 }
@@ -93,6 +97,8 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const caller = callerLabel(request)
   countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted', caller)
   if (error !== undefined) metrics.errors.inc({ code: error })
+  const span = request.traceSpan
+  const trace = span?.spanContext()
   log.write({
     reqId: request.id,
     method: request.method,
@@ -104,7 +110,9 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
     account,
     caller,
     error,
-    aborted: !completed
+    aborted: !completed,
+    traceId: trace?.traceId,
+    spanId: trace?.spanId
   })
   if (audit !== undefined && audited(request.method, reply.statusCode)) {
     const url = request.raw.url as string
@@ -121,5 +129,8 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
       code: error,
       aborted: !completed
     })
+  }
+  if (span !== undefined) {
+    endServerSpan(span, { status: reply.statusCode, bytesIn, bytesOut, error, aborted: !completed, caller: request.caller?.name })
   }
 }

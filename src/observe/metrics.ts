@@ -24,6 +24,8 @@ export interface Metrics {
   readonly resigned: Counter<'account'>
   /** Requests retried after a connection failure before any byte was sent. */
   readonly retries: Counter<'account'>
+  /** Batches of spans the trace collector did not take (unreachable, refused, timed out). */
+  readonly traceExportFailures: Counter
   /** Swaps of the listener's TLS certificate, key or client CA, by result (`applied`, `rejected`). */
   readonly tlsReloads: Counter<'result'>
   /** When the listener's certificate (`server`) and the earliest of its client CAs (`client_ca`) expire, epoch seconds. */
@@ -51,6 +53,7 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
     retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
+    traceExportFailures: new Counter({ name: 'pave_proxy_trace_export_failures_total', help: 'Batches of trace spans the collector did not take.', registers }),
     tlsReloads: new Counter({ name: 'pave_proxy_tls_reloads_total', help: 'Swaps of the listener\'s TLS certificate, key or client CA, by result.', labelNames: ['result'], registers }),
     tlsCertificateExpiry: new Gauge({ name: 'pave_proxy_tls_certificate_expiry_timestamp_seconds', help: 'When the listener\'s certificate (server) and the earliest of its client CAs (client_ca) expire, in epoch seconds.', labelNames: ['certificate'], registers })
   }
