@@ -14,6 +14,7 @@ import { ClockSkew } from './signing/clock-skew.js'
 import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
 import { createMetrics, type Metrics } from './observe/metrics.js'
 import { adminRoutes, type Lifecycle } from './observe/admin.js'
+import { buildMetricsListener } from './observe/metrics-listener.js'
 import { ProxyError, type ErrorCode } from './errors.js'
 import { loggerOptions } from './observe/logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
@@ -43,6 +44,11 @@ declare module 'fastify' {
     lifecycle: Lifecycle
     signer: Signer
     metrics: Metrics
+    /**
+     * With `metrics.port`: the separate listener for `/metrics` and the probes, built but
+     * not listening (`main.ts` listens on it); closed when this app closes. Otherwise undefined.
+     */
+    metricsListener: FastifyInstance | undefined
     clockSkew: ClockSkew | undefined
     /** The configuration in force (changes on reload). */
     currentConfig: () => Config
@@ -86,7 +92,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const accessLog = createAccessLog(logger as Logger)
   let current = config
   const accounts = new AccountTable(config.accounts)
-  const metrics = createMetrics()
+  const capacity = overloadOptions(config, options.overload)
+  const gate = new AdmissionGate(capacity)
+  const metrics = createMetrics({ queued: () => gate.queued })
   const now = options.now ?? Date.now
   const clockSkew = config.signing.clockSkewCorrection
     ? new ClockSkew({
@@ -135,10 +143,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
-  const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
-  stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
+  stages.push(createAdmissionStage(gate, capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages)
 
   app.addHook('onRequest', (request, reply, done) => {
@@ -162,7 +169,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     sendError(reply, (PROXIED_METHODS as readonly string[]).includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
-  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
+  const separateMetrics = config.metrics.port !== undefined
+  const metricsListener = separateMetrics ? await buildMetricsListener({ logger: logger.child({ listener: 'metrics' }), lifecycle: app.lifecycle, metrics, clockSkew }) : undefined
+  app.decorate('metricsListener', metricsListener)
+  // Runs after the main listener has drained (Fastify closes its server first).
+  if (metricsListener !== undefined) app.addHook('onClose', async () => { await metricsListener.close() })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, serveMetrics: !separateMetrics })
   await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
   return app
 }

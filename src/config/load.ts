@@ -317,6 +317,8 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     problems.push(`${labelOf('/signing/refreshMarginSeconds', labels)} must be at most half of ${labelOf('/signing/tokenLifetimeSeconds', labels)}`)
   }
 
+  problems.push(...metricsListenerProblems(raw, labels))
+
   // Never empty: without accounts in the file, the environment's default account is required.
   const accounts = (raw.accounts as unknown[]).filter(isObject) as Raw[]
   const seenNames = new Set<unknown>()
@@ -332,6 +334,21 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     }
   }
   return problems
+}
+
+/** The separate metrics listener: a host needs a port, and the port must not be the main one. */
+function metricsListenerProblems (raw: Raw, labels: Map<string, string>): string[] {
+  const port = getPath(raw, 'metrics.port')
+  const host = getPath(raw, 'metrics.host')
+  if (port === undefined) {
+    return host !== undefined ? [`${labelOf('/metrics/host', labels)} needs ${labelOf('/metrics/port', labels)}`] : []
+  }
+  const mainPort = getPath(raw, 'port')
+  const sameHost = host === undefined || host === getPath(raw, 'host')
+  if (port !== 0 && port === mainPort && sameHost) {
+    return [`${labelOf('/metrics/port', labels)} must differ from ${labelOf('/port', labels)}`]
+  }
+  return []
 }
 
 /** Local endpoints that are never forwarded. */

@@ -13,7 +13,7 @@ export type ReloadPlan =
   | { readonly ok: true, readonly restartNeeded: readonly string[] }
   | { readonly ok: false, readonly reason: string }
 
-const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound'] as const
+const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'metrics'] as const
 
 export function planReload (current: Config, next: Config): ReloadPlan {
   const routes = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.prefix]).sort())

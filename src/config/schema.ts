@@ -103,6 +103,18 @@ export interface CapacityConfig {
   readonly sendTimeoutMs: number
 }
 
+/**
+ * The separate metrics listener. Without `port`, `/metrics` is served on the main
+ * listener as before; with it, `/metrics`, `/healthz` and `/readyz` are served there
+ * and the main listener keeps only its probes.
+ */
+export interface MetricsConfig {
+  /** Port of a second listener serving `/metrics`, `/healthz` and `/readyz` only. Default none (`/metrics` on the main port). */
+  readonly port?: number | undefined
+  /** Address of that listener. Default: the main listener's `host`. */
+  readonly host?: string | undefined
+}
+
 /** The validated, frozen configuration that everything inside the proxy trusts. */
 export interface Config {
   /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
@@ -118,6 +130,7 @@ export interface Config {
   readonly shutdown: ShutdownConfig
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
+  readonly metrics: MetricsConfig
   readonly accounts: readonly AccountConfig[]
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
@@ -188,7 +201,8 @@ export function defaultSettings (): Record<string, unknown> {
       maxQueued: DEFAULT_MAX_QUEUED,
       queueTimeoutMs: DEFAULT_QUEUE_TIMEOUT_MS,
       sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS
-    }
+    },
+    metrics: {}
   }
 }
 
@@ -228,7 +242,9 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'capacity.queueTimeoutMs', env: 'PAVE_PROXY_QUEUE_TIMEOUT_MS', type: 'integer' },
   { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
-  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
+  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
+  { path: 'metrics.port', env: 'PAVE_PROXY_METRICS_PORT', flag: 'metrics-port', type: 'integer' },
+  { path: 'metrics.host', env: 'PAVE_PROXY_METRICS_HOST', type: 'string' }
 ]
 
 /** Environment names of the default account's credentials. */
@@ -265,7 +281,7 @@ const nonEmpty = { type: 'string', minLength: 1 }
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'accounts'],
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'metrics', 'accounts'],
   properties: {
     host: nonEmpty,
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -326,6 +342,14 @@ export const CONFIG_SCHEMA = {
         maxQueued: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         queueTimeoutMs: ms,
         sendTimeoutMs: ms
+      }
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        host: nonEmpty
       }
     },
     accounts: {

@@ -24,12 +24,24 @@ export interface Metrics {
   readonly resigned: Counter<'account'>
   /** Requests retried after a connection failure before any byte was sent. */
   readonly retries: Counter<'account'>
+  /** PAVE's answers passed to callers (after a re-sign, the second one only), by account and status code. */
+  readonly upstreamResponses: Counter<'account' | 'status'>
+  /** Requests waiting for a place in the admission gate, read at each scrape from {@link MetricsOptions.queued}. */
+  readonly queued: Gauge
 }
 
-export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
+export interface MetricsOptions {
+  /** Collect prom-client's default process metrics. Default true. */
+  readonly processMetrics?: boolean
+  /** Reads the admission queue's length for `pave_proxy_requests_queued`. Default: always 0. */
+  readonly queued?: () => number
+}
+
+export function createMetrics (options: MetricsOptions = {}): Metrics {
   const registry = new Registry()
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  const queued = options.queued ?? (() => 0)
   return {
     registry,
     requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method and status class.', labelNames: ['account', 'method', 'status_class'], registers }),
@@ -46,7 +58,14 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
-    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers })
+    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
+    upstreamResponses: new Counter({ name: 'pave_proxy_upstream_responses_total', help: 'Answers from PAVE passed to callers, by account and status code.', labelNames: ['account', 'status'], registers }),
+    queued: new Gauge({
+      name: 'pave_proxy_requests_queued',
+      help: 'Requests waiting for a place in the admission gate.',
+      registers,
+      collect () { this.set(queued()) }
+    })
   }
 }
 
@@ -67,6 +86,21 @@ export function countRequest (metrics: Metrics, account: string, method: string,
 }
 
 const requestChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
+
+/** Counts one answer of PAVE passed to a caller (children looked up once, as in {@link countRequest}). */
+export function countUpstreamResponse (metrics: Metrics, account: string, status: number): void {
+  const key = `${account} ${status}`
+  let child = upstreamChildren.get(metrics)?.get(key)
+  if (child === undefined) {
+    child = metrics.upstreamResponses.labels(account, String(status))
+    let children = upstreamChildren.get(metrics)
+    if (children === undefined) upstreamChildren.set(metrics, children = new Map())
+    children.set(key, child)
+  }
+  child.inc()
+}
+
+const upstreamChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
 
 /** `2xx`, `4xx`… for a status code. */
 export function statusClass (status: number): string {

@@ -20,7 +20,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccountConfig } from '../config/schema.js'
-import type { Metrics } from '../observe/metrics.js'
+import { countUpstreamResponse, type Metrics } from '../observe/metrics.js'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
 import { ProxyError, classifyUpstreamError, type ErrorCode } from '../errors.js'
@@ -124,6 +124,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         }
       }
       if (statusCode < 100 || statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+      countUpstreamResponse(context.metrics, context.accountName, statusCode)
       res.writeHead(statusCode, responseHeaders(answer, request.id, raw.complete))
       return res
     }, (error) => {
