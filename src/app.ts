@@ -12,7 +12,7 @@ import { createGuardStage, createInboundGuard } from './inbound/guard.js'
 import { planReload } from './config/reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
 import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
-import { createMetrics, type Metrics } from './observe/metrics.js'
+import { countReload, createMetrics, type Metrics } from './observe/metrics.js'
 import { adminRoutes, type Lifecycle } from './observe/admin.js'
 import { buildMetricsListener } from './observe/metrics-listener.js'
 import { ProxyError, type ErrorCode } from './errors.js'
@@ -126,14 +126,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('reload', (next: Config): boolean => {
     const plan = planReload(current, next)
     if (!plan.ok) {
-      metrics.reloads.inc({ result: 'rejected' })
+      countReload(metrics, 'rejected')
       app.log.error({ reason: plan.reason }, 'configuration reload refused; the running configuration stays')
       return false
     }
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
     current = next
-    metrics.reloads.inc({ result: 'applied' })
+    countReload(metrics, 'applied')
     app.log.info({ changedAccounts: changed, restartNeeded: plan.restartNeeded, logLevel: next.logLevel }, 'configuration reloaded')
     app.log.level = next.logLevel
     return true

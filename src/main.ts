@@ -11,6 +11,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import { USAGE, UsageError, parseCommandLine, type CommandLine } from './config/cli.js'
 import { serializeError } from './observe/logging.js'
+import { countReload } from './observe/metrics.js'
 import type { Config } from './config/schema.js'
 import { watchFiles, type Watcher } from './config/watch.js'
 
@@ -97,7 +98,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
       next = loadConfig({ env: process.env, argv: commandLine })
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
-      app.metrics.reloads.inc({ result: 'rejected' })
+      countReload(app.metrics, 'rejected')
       log.error({ problems: error.problems }, 'the new configuration is invalid; the running configuration stays')
       return
     }

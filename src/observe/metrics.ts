@@ -28,6 +28,8 @@ export interface Metrics {
   readonly upstreamResponses: Counter<'account' | 'status'>
   /** Requests waiting for a place in the admission gate, read at each scrape from {@link MetricsOptions.queued}. */
   readonly queued: Gauge
+  /** 1 when the last reload was applied (or none was tried), 0 after a rejected one: the running configuration is not the one on disk. */
+  readonly lastReloadSuccessful: Gauge
 }
 
 export interface MetricsOptions {
@@ -42,7 +44,7 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const queued = options.queued ?? (() => 0)
-  return {
+  const metrics: Metrics = {
     registry,
     requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method and status class.', labelNames: ['account', 'method', 'status_class'], registers }),
     upstreamDuration: new Histogram({
@@ -65,8 +67,17 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
       help: 'Requests waiting for a place in the admission gate.',
       registers,
       collect () { this.set(queued()) }
-    })
+    }),
+    lastReloadSuccessful: new Gauge({ name: 'pave_proxy_config_last_reload_successful', help: 'Whether the last configuration reload was applied (1) or rejected (0).', registers })
   }
+  metrics.lastReloadSuccessful.set(1)
+  return metrics
+}
+
+/** Records a reload's result: the counter and the last-result gauge. */
+export function countReload (metrics: Metrics, result: 'applied' | 'rejected'): void {
+  metrics.reloads.inc({ result })
+  metrics.lastReloadSuccessful.set(result === 'applied' ? 1 : 0)
 }
 
 /**
