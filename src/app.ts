@@ -21,6 +21,7 @@ import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
 import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
+import { createLimits } from './inbound/limits/stage.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
@@ -138,6 +139,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  const limits = createLimits(config, { log: logger, metrics })
+  if (limits !== undefined) {
+    stages.push(limits.stage)
+    app.addHook('onClose', limits.close)
+  }
   stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages)
 
@@ -162,7 +168,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     sendError(reply, (PROXIED_METHODS as readonly string[]).includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
-  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits })
   return app
 }

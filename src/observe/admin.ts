@@ -13,8 +13,16 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle, metrics: Metrics, clockSkew: ClockSkew | undefined }): Promise<void> {
-  const { lifecycle, metrics, clockSkew } = options
+export interface AdminOptions {
+  lifecycle: Lifecycle
+  metrics: Metrics
+  clockSkew: ClockSkew | undefined
+  /** The rate limits' store and its state (Redis available or not), when limits are configured. */
+  limits?: (() => Record<string, string>) | undefined
+}
+
+export async function adminRoutes (app: FastifyInstance, options: AdminOptions): Promise<void> {
+  const { lifecycle, metrics, clockSkew, limits } = options
   app.get('/healthz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
@@ -24,8 +32,10 @@ export async function adminRoutes (app: FastifyInstance, options: { lifecycle: L
     const clock = clockSkew !== undefined
       ? { clockOffsetMs: clockSkew.offsetMs, clockOffsetBeyondThreshold: clockSkew.beyondThreshold }
       : {}
-    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...clock })
-    return { status: 'ready', ...clock }
+    // Redis unavailable is not unready: requests are still decided (by limits.redis.onError).
+    const details = limits !== undefined ? { ...clock, limits: limits() } : clock
+    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...details })
+    return { status: 'ready', ...details }
   })
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics()

@@ -24,6 +24,12 @@ export interface Metrics {
   readonly resigned: Counter<'account'>
   /** Requests retried after a connection failure before any byte was sent. */
   readonly retries: Counter<'account'>
+  /** Requests the proxy answered 429 (a limit reached), by caller, account and `scope` (`caller`, `account`, `upstream`). */
+  readonly rateLimited: Counter<'caller' | 'account' | 'scope'>
+  /** Pauses of an account's budget after PAVE answered 429 with `Retry-After`. */
+  readonly upstreamPauses: Counter<'account'>
+  /** 1 while the Redis rate-limit store answers, 0 while limits fall back to `limits.redis.onError`. */
+  readonly limitsStoreUp: Gauge
 }
 
 export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
@@ -46,7 +52,10 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
-    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers })
+    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
+    rateLimited: new Counter({ name: 'pave_proxy_rate_limited_total', help: 'Requests refused with 429 because a rate limit was reached, by caller, account and scope (caller, account, upstream).', labelNames: ['caller', 'account', 'scope'], registers }),
+    upstreamPauses: new Counter({ name: 'pave_proxy_upstream_pauses_total', help: 'Pauses of an account\'s budget after PAVE answered 429 with Retry-After.', labelNames: ['account'], registers }),
+    limitsStoreUp: new Gauge({ name: 'pave_proxy_limits_store_up', help: '1 while the Redis rate-limit store answers, 0 while limits follow limits.redis.onError.', registers })
   }
 }
 
