@@ -22,6 +22,7 @@ import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
 import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
+import { createLimits } from './inbound/limits/stage.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
@@ -145,6 +146,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  const limits = createLimits(config, { log: logger, metrics })
+  if (limits !== undefined) {
+    stages.push(limits.stage)
+    app.addHook('onClose', limits.close)
+  }
   stages.push(createAdmissionStage(gate, capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages)
 
@@ -170,11 +176,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   const separateMetrics = config.metrics.port !== undefined
-  const metricsListener = separateMetrics ? await buildMetricsListener({ logger: logger.child({ listener: 'metrics' }), lifecycle: app.lifecycle, metrics, clockSkew }) : undefined
+  const metricsListener = separateMetrics ? await buildMetricsListener({ logger: logger.child({ listener: 'metrics' }), lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state }) : undefined
   app.decorate('metricsListener', metricsListener)
   // Runs after the main listener has drained (Fastify closes its server first).
   if (metricsListener !== undefined) app.addHook('onClose', async () => { await metricsListener.close() })
-  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, serveMetrics: !separateMetrics })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state, serveMetrics: !separateMetrics })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits })
   return app
 }

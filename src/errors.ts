@@ -17,12 +17,14 @@ export const ERRORS = {
   PAVE_PROXY_METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not proxied.' },
   PAVE_PROXY_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
   PAVE_PROXY_REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than the proxy accepts.' },
+  PAVE_PROXY_RATE_LIMITED: { status: 429, message: 'Too many requests: a rate limit of the proxy was reached; retry after the time in Retry-After.' },
   PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are larger than the proxy accepts.' },
   PAVE_PROXY_INTERNAL: { status: 500, message: 'The proxy failed to handle the request.' },
   PAVE_PROXY_UPSTREAM_UNREACHABLE: { status: 502, message: 'The PAVE API could not be reached, or closed the connection before answering.' },
   PAVE_PROXY_UPSTREAM_TLS: { status: 502, message: 'The PAVE API\'s TLS certificate could not be verified.' },
   PAVE_PROXY_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'The PAVE API sent a response that is not valid HTTP.' },
   PAVE_PROXY_OVERLOADED: { status: 503, message: 'The proxy is at capacity; retry later.' },
+  PAVE_PROXY_LIMITS_UNAVAILABLE: { status: 503, message: 'The rate-limit store is unavailable; retry later.' },
   PAVE_PROXY_UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'Connecting to the PAVE API timed out.' },
   PAVE_PROXY_UPSTREAM_TIMEOUT: { status: 504, message: 'The PAVE API did not answer in time.' }
 } as const satisfies Record<string, { status: number, message: string }>

@@ -16,6 +16,7 @@ import { limitBody } from './inbound/body-limit.js'
 import { BodyRecorder } from './upstream/body-recorder.js'
 import { sendError } from './reply-error.js'
 import { forward, type ForwardContext } from './upstream/forward.js'
+import type { Limits } from './inbound/limits/stage.js'
 
 /** Methods forwarded to PAVE. CONNECT and TRACE never are. */
 export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const
@@ -31,6 +32,8 @@ export interface ProxyRoutesOptions {
   readonly metrics: Metrics
   /** Undefined when clock-skew correction is off. */
   readonly clockSkew: ClockSkew | undefined
+  /** The rate limits, when any is configured (PAVE's 429s pause an account with a limit). */
+  readonly limits?: Limits | undefined
 }
 
 declare module 'fastify' {
@@ -42,7 +45,7 @@ declare module 'fastify' {
 
 /** Registers one route set per account; bodies reach the handler as unread streams. */
 export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOptions): Promise<void> {
-  const { config, accounts, signer, dispatcher, metrics, clockSkew } = options
+  const { config, accounts, signer, dispatcher, metrics, clockSkew, limits } = options
   const upstream = new URL(config.upstream.url)
 
   // Bodies are streamed, never parsed: every content type (or none) passes through unread.
@@ -60,6 +63,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       latency: metrics.upstreamDuration.labels(name),
       clockSkew,
       retries: config.upstream.retries,
+      onUpstreamRateLimited: limits?.pausesOnUpstream(name) === true ? (retryAfter) => { limits.upstreamLimited(name, retryAfter) } : undefined,
       account: (): AccountConfig => {
         const account = accounts.get(name)
         /* c8 ignore next -- reloads never remove an account (they are refused instead) */

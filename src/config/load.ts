@@ -134,6 +134,20 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  const passwordFile = getPath(raw, 'limits.redis.passwordFile')
+  if (typeof passwordFile === 'string' && passwordFile !== '') {
+    const label = labelOf('/limits/redis/passwordFile', labels)
+    const path = isAbsolute(passwordFile) ? passwordFile : resolve(cwd, passwordFile)
+    setPath(raw, 'limits.redis.passwordFile', path)
+    try {
+      const password = readFile(path).replace(/\r?\n$/, '')
+      if (password === '') problems.push(`${label}: the file is empty`)
+      else setPath(raw, 'limits.redis.password', password)
+    } catch (error) {
+      problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
+    }
+  }
+
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
   const caFile = getPath(raw, 'upstream.caFile')
   if (typeof caFile === 'string' && caFile !== '') {
@@ -311,6 +325,8 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     }
   }
 
+  problems.push(...limitsProblems(raw, labels))
+
   const lifetime = getPath(raw, 'signing.tokenLifetimeSeconds')
   const margin = getPath(raw, 'signing.refreshMarginSeconds')
   if (typeof lifetime === 'number' && typeof margin === 'number' && margin * 2 > lifetime) {
@@ -349,6 +365,30 @@ function metricsListenerProblems (raw: Raw, labels: Map<string, string>): string
     return [`${labelOf('/metrics/port', labels)} must differ from ${labelOf('/port', labels)}`]
   }
   return []
+}
+
+/** The Redis store's URL: required with `store: redis`, redis: or rediss:, and never printed (it may hold a password). */
+function limitsProblems (raw: Raw, labels: Map<string, string>): string[] {
+  const problems: string[] = []
+  const url = getPath(raw, 'limits.redis.url')
+  const label = labelOf('/limits/redis/url', labels)
+  if (getPath(raw, 'limits.store') === 'redis' && url === undefined) {
+    problems.push(`${label} is required when ${labelOf('/limits/store', labels)} is redis`)
+  }
+  if (typeof url === 'string' && url !== '') {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      problems.push(`${label} must be a URL such as redis://redis.example:6379 or rediss://redis.example:6380`)
+    }
+    if (parsed !== undefined) {
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') problems.push(`${label} must use redis: or rediss:`)
+      else if (parsed.hostname === '') problems.push(`${label} must name a host`)
+      else if (!/^\/?\d*$/.test(parsed.pathname) || parsed.search !== '' || parsed.hash !== '') problems.push(`${label} may name a database number (/0) but no other path or query`)
+    }
+  }
+  return problems
 }
 
 /** Local endpoints that are never forwarded. */

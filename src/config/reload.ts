@@ -13,13 +13,16 @@ export type ReloadPlan =
   | { readonly ok: true, readonly restartNeeded: readonly string[] }
   | { readonly ok: false, readonly reason: string }
 
-const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'metrics'] as const
+const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'limits', 'metrics'] as const
 
 export function planReload (current: Config, next: Config): ReloadPlan {
   const routes = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.prefix]).sort())
   if (routes(current) !== routes(next)) {
     return { ok: false, reason: 'the accounts or their prefixes changed: restart to apply' }
   }
-  const restartNeeded = RESTART_ONLY.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]))
+  const restartNeeded: string[] = RESTART_ONLY.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]))
+  // The limit stage is built once: a changed account limit applies at the next start.
+  const limits = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.limit ?? null]).sort())
+  if (limits(current) !== limits(next)) restartNeeded.push('accounts[].limit')
   return { ok: true, restartNeeded }
 }

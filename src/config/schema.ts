@@ -19,6 +19,43 @@ export interface AccountConfig {
   readonly apiSecret: string
   /** Where the secret was read from, when it came from a file (watched for rotation). */
   readonly apiSecretFile?: string | undefined
+  /** The budget of the whole deployment for this account, whichever caller spends it. Default: none. */
+  readonly limit?: RateLimitConfig | undefined
+}
+
+/**
+ * A rate limit (GCRA, the token-bucket family): up to `burst` requests at once, then
+ * `requestsPerSecond` on average; a full burst is back after `burst / requestsPerSecond` s idle.
+ */
+export interface RateLimitConfig {
+  /** The steady rate, requests per second (fractions allowed: 0.5 is one every two seconds). */
+  readonly requestsPerSecond: number
+  /** Requests allowed at once after a quiet period. Default: `requestsPerSecond` rounded up (at least 1). */
+  readonly burst?: number | undefined
+}
+
+/** Where the rate limits keep their state (see `inbound/limits/`). */
+export interface LimitsConfig {
+  /** `memory` (each process its own state) or `redis` (shared by every replica). Default `memory`. */
+  readonly store: 'memory' | 'redis'
+  readonly redis: RedisLimitsConfig
+}
+
+export interface RedisLimitsConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required with `store: redis`. Never printed. */
+  readonly url?: string | undefined
+  /** Prefix of every key the proxy writes. Default {@link DEFAULT_REDIS_KEY_PREFIX}. */
+  readonly keyPrefix: string
+  /** Longest wait for one limit decision; then Redis counts as unavailable. Default 50 ms. */
+  readonly timeoutMs: number
+  /** File holding the Redis password (overrides one in the URL). Default none. */
+  readonly passwordFile?: string | undefined
+  /** The password read from `passwordFile`. Never logged. */
+  readonly password?: string | undefined
+  /** Use TLS even with a `redis://` URL. Default false (`rediss://` always uses TLS). */
+  readonly tls: boolean
+  /** While Redis is unavailable: `local` (each process limits alone), `open` (no limit) or `closed` (503). Default `local`. */
+  readonly onError: 'local' | 'open' | 'closed'
 }
 
 export interface UpstreamConfig {
@@ -131,6 +168,7 @@ export interface Config {
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
   readonly metrics: MetricsConfig
+  readonly limits: LimitsConfig
   readonly accounts: readonly AccountConfig[]
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
@@ -159,6 +197,8 @@ export const DEFAULT_INBOUND_MAX_HEADER_SIZE = 16_384
 export const DEFAULT_MAX_QUEUED = 1024
 export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
 export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+export const DEFAULT_REDIS_KEY_PREFIX = 'pave-proxy:'
+export const DEFAULT_REDIS_TIMEOUT_MS = 50
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
@@ -202,7 +242,11 @@ export function defaultSettings (): Record<string, unknown> {
       queueTimeoutMs: DEFAULT_QUEUE_TIMEOUT_MS,
       sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS
     },
-    metrics: {}
+    metrics: {},
+    limits: {
+      store: 'memory',
+      redis: { keyPrefix: DEFAULT_REDIS_KEY_PREFIX, timeoutMs: DEFAULT_REDIS_TIMEOUT_MS, tls: false, onError: 'local' }
+    }
   }
 }
 
@@ -241,6 +285,9 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'capacity.maxQueued', env: 'PAVE_PROXY_MAX_QUEUED', type: 'integer' },
   { path: 'capacity.queueTimeoutMs', env: 'PAVE_PROXY_QUEUE_TIMEOUT_MS', type: 'integer' },
   { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
+  { path: 'limits.store', env: 'PAVE_PROXY_LIMITS_STORE', type: 'string' },
+  { path: 'limits.redis.url', env: 'PAVE_PROXY_REDIS_URL', type: 'string' },
+  { path: 'limits.redis.passwordFile', env: 'PAVE_PROXY_REDIS_PASSWORD_FILE', type: 'string' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
   { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
   { path: 'metrics.port', env: 'PAVE_PROXY_METRICS_PORT', flag: 'metrics-port', type: 'integer' },
@@ -276,12 +323,22 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = Object.freeze([
 const ms = { type: 'integer', minimum: 1, maximum: 86_400_000 }
 const msOrZero = { type: 'integer', minimum: 0, maximum: 86_400_000 }
 const nonEmpty = { type: 'string', minLength: 1 }
+/** The JSON schema of a `limit: { requestsPerSecond, burst }` (accounts and callers). */
+export const RATE_LIMIT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestsPerSecond'],
+  properties: {
+    requestsPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
+    burst: { type: 'integer', minimum: 1, maximum: 1_000_000 }
+  }
+}
 
 /** JSON schema of the merged configuration (after defaults, file, environment and flags). */
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'metrics', 'accounts'],
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'limits', 'metrics', 'accounts'],
   properties: {
     host: nonEmpty,
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -352,6 +409,26 @@ export const CONFIG_SCHEMA = {
         host: nonEmpty
       }
     },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        store: { enum: ['memory', 'redis'] },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: nonEmpty,
+            keyPrefix: { type: 'string', maxLength: 128 },
+            timeoutMs: { type: 'integer', minimum: 1, maximum: 10_000 },
+            passwordFile: nonEmpty,
+            password: nonEmpty,
+            tls: { type: 'boolean' },
+            onError: { enum: ['local', 'open', 'closed'] }
+          }
+        }
+      }
+    },
     accounts: {
       type: 'array',
       items: {
@@ -364,7 +441,8 @@ export const CONFIG_SCHEMA = {
           username: nonEmpty,
           apiKey: nonEmpty,
           apiSecret: nonEmpty,
-          apiSecretFile: nonEmpty
+          apiSecretFile: nonEmpty,
+          limit: RATE_LIMIT_SCHEMA
         }
       }
     }

@@ -18,6 +18,8 @@ export interface AdminRoutesOptions {
   readonly lifecycle: Lifecycle
   readonly metrics: Metrics
   readonly clockSkew: ClockSkew | undefined
+  /** The rate limits' store and its state (Redis available or not), when limits are configured. */
+  readonly limits?: (() => Record<string, string>) | undefined
   /**
    * `false` when a separate metrics listener serves `/metrics`: this one then answers it
    * with 404 `PAVE_PROXY_METRICS_ELSEWHERE` (never forwarded). Default true.
@@ -26,7 +28,7 @@ export interface AdminRoutesOptions {
 }
 
 export async function adminRoutes (app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
-  const { lifecycle, metrics, clockSkew } = options
+  const { lifecycle, metrics, clockSkew, limits } = options
   app.get('/healthz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
@@ -36,8 +38,10 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRoutesOpt
     const clock = clockSkew !== undefined
       ? { clockOffsetMs: clockSkew.offsetMs, clockOffsetBeyondThreshold: clockSkew.beyondThreshold }
       : {}
-    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...clock })
-    return { status: 'ready', ...clock }
+    // Redis unavailable is not unready: requests are still decided (by limits.redis.onError).
+    const details = limits !== undefined ? { ...clock, limits: limits() } : clock
+    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...details })
+    return { status: 'ready', ...details }
   })
   if (options.serveMetrics === false) {
     app.get('/metrics', (_request, reply) => { sendError(reply, 'PAVE_PROXY_METRICS_ELSEWHERE') })

@@ -24,6 +24,8 @@ export interface MetricsListenerOptions {
   readonly lifecycle: Lifecycle
   readonly metrics: Metrics
   readonly clockSkew: ClockSkew | undefined
+  /** The rate limits' state for `/readyz`, when limits are configured. */
+  readonly limits?: (() => Record<string, string>) | undefined
 }
 
 export async function buildMetricsListener (options: MetricsListenerOptions): Promise<FastifyInstance> {
@@ -36,6 +38,6 @@ export async function buildMetricsListener (options: MetricsListenerOptions): Pr
     forceCloseConnections: 'idle'
   })
   app.setNotFoundHandler((_request, reply) => { sendError(reply, 'PAVE_PROXY_ADMIN_NOT_FOUND') })
-  await app.register(adminRoutes, { lifecycle: options.lifecycle, metrics: options.metrics, clockSkew: options.clockSkew })
+  await app.register(adminRoutes, { lifecycle: options.lifecycle, metrics: options.metrics, clockSkew: options.clockSkew, limits: options.limits })
   return app
 }

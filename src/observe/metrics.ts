@@ -30,6 +30,12 @@ export interface Metrics {
   readonly queued: Gauge
   /** 1 when the last reload was applied (or none was tried), 0 after a rejected one: the running configuration is not the one on disk. */
   readonly lastReloadSuccessful: Gauge
+  /** Requests the proxy answered 429 (a limit reached), by caller, account and `scope` (`caller`, `account`, `upstream`). */
+  readonly rateLimited: Counter<'caller' | 'account' | 'scope'>
+  /** Pauses of an account's budget after PAVE answered 429 with `Retry-After`. */
+  readonly upstreamPauses: Counter<'account'>
+  /** 1 while the Redis rate-limit store answers, 0 while limits fall back to `limits.redis.onError`. */
+  readonly limitsStoreUp: Gauge
 }
 
 export interface MetricsOptions {
@@ -68,7 +74,10 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
       registers,
       collect () { this.set(queued()) }
     }),
-    lastReloadSuccessful: new Gauge({ name: 'pave_proxy_config_last_reload_successful', help: 'Whether the last configuration reload was applied (1) or rejected (0).', registers })
+    lastReloadSuccessful: new Gauge({ name: 'pave_proxy_config_last_reload_successful', help: 'Whether the last configuration reload was applied (1) or rejected (0).', registers }),
+    rateLimited: new Counter({ name: 'pave_proxy_rate_limited_total', help: 'Requests refused with 429 because a rate limit was reached, by caller, account and scope (caller, account, upstream).', labelNames: ['caller', 'account', 'scope'], registers }),
+    upstreamPauses: new Counter({ name: 'pave_proxy_upstream_pauses_total', help: 'Pauses of an account\'s budget after PAVE answered 429 with Retry-After.', labelNames: ['account'], registers }),
+    limitsStoreUp: new Gauge({ name: 'pave_proxy_limits_store_up', help: '1 while the Redis rate-limit store answers, 0 while limits follow limits.redis.onError.', registers })
   }
   metrics.lastReloadSuccessful.set(1)
   return metrics

@@ -55,6 +55,8 @@ export interface ForwardContext {
   readonly clockSkew: ClockSkew | undefined
   readonly retries: number
   readonly account: () => AccountConfig
+  /** Told when PAVE answers 429 (with its `Retry-After`), so the account's budget can pause. Default: nothing. */
+  readonly onUpstreamRateLimited?: ((retryAfter: string | string[] | undefined) => void) | undefined
 }
 
 export interface ForwardRequest {
@@ -111,6 +113,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     }, ({ statusCode, headers: answer }) => {
       const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
       context.latency.observe((receivedAt - sentAt) / 1000)
+      if (statusCode === 429 && context.onUpstreamRateLimited !== undefined) context.onUpstreamRateLimited(answer['retry-after'])
       if (context.clockSkew !== undefined) {
         const refused = statusCode === 403
         context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
