@@ -3,8 +3,6 @@
  * metric names a query reads, the sample names the proxy exports, and Grafana's
  * template variables replaced the way Grafana would.
  */
-import type { Registry } from 'prom-client'
-
 /** Functions, aggregations and keywords: identifiers that are not metric names. */
 const NOT_METRICS = new Set([
   'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'atan2', 'inf', 'nan',
@@ -33,24 +31,23 @@ export function metricNames (expr: string): string[] {
   return [...names].sort()
 }
 
-/** The sample names of Prometheus text exposition (histograms as `_bucket`, `_sum`, `_count`). */
+/**
+ * The names a Prometheus text exposition exports: its sample names, and every family
+ * it declares (`# TYPE`) even before a labelled metric has its first series; a
+ * histogram exports `_bucket`, `_sum` and `_count`, a summary itself, `_sum` and `_count`.
+ */
 export function exportedNames (exposition: string): Set<string> {
   const names = new Set<string>()
   for (const line of exposition.split('\n')) {
-    const match = /^([A-Za-z_:][\w:]*)[{ ]/.exec(line)
-    if (match !== null) names.add(match[1] as string)
-  }
-  return names
-}
-
-/** Every sample name a registry can export, whether or not a series exists yet (labelled metrics with no child export nothing). */
-export async function registryNames (registry: Registry): Promise<Set<string>> {
-  const names = new Set<string>()
-  for (const metric of await registry.getMetricsAsJSON()) {
-    const type = String(metric.type) // the strings 'counter', 'histogram'… at run time, whatever the typings say
-    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix)
-    else if (type === 'summary') for (const suffix of ['', '_sum', '_count']) names.add(metric.name + suffix)
-    else names.add(metric.name)
+    const declared = /^# TYPE ([A-Za-z_:][\w:]*) (\w+)/.exec(line)
+    if (declared !== null) {
+      const [, name, type] = declared as unknown as [string, string, string]
+      const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : ['']
+      for (const suffix of suffixes) names.add(name + suffix)
+      continue
+    }
+    const sample = /^([A-Za-z_:][\w:]*)[{ ]/.exec(line)
+    if (sample !== null) names.add(sample[1] as string)
   }
   return names
 }
