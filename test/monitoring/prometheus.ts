@@ -16,8 +16,8 @@ const run = promisify(execFile)
 /** The one line said when the package is missing and cannot be installed here. */
 export const MISSING_PACKAGE = 'the monitoring smoke needs Debian\'s `prometheus` package (prometheus and promtool): apt-get install prometheus'
 
-function onPath (name: string): string | undefined {
-  for (const directory of (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/local/bin'])) {
+function onPath (name: string, path: string): string | undefined {
+  for (const directory of path.split(delimiter)) {
     const candidate = join(directory, name)
     try {
       accessSync(candidate, constants.X_OK)
@@ -31,17 +31,29 @@ function onPath (name: string): string | undefined {
 
 export interface PrometheusBinaries { readonly prometheus: string, readonly promtool: string }
 
+export interface FindOptions {
+  /** Where progress is said (the apt-get install). Default stderr. */
+  readonly say?: (line: string) => void
+  /** Directories searched. Default `PATH`, then /usr/bin and /usr/local/bin (where Debian puts them). */
+  readonly path?: string
+  /** May install with apt-get: root on a Debian machine. Default: decided from the machine. */
+  readonly mayInstall?: boolean
+}
+
 /** Finds both binaries, or installs Debian's package as root on Debian, or throws {@link MISSING_PACKAGE}. */
-export function findPrometheus (say: (line: string) => void = (line) => process.stderr.write(line + '\n')): PrometheusBinaries {
+export function findPrometheus (options: FindOptions = {}): PrometheusBinaries {
+  const say = options.say ?? ((line: string) => process.stderr.write(line + '\n'))
+  const path = options.path ?? [process.env.PATH ?? '', '/usr/bin', '/usr/local/bin'].join(delimiter)
   const found = (): PrometheusBinaries | undefined => {
-    const prometheus = onPath('prometheus')
-    const promtool = onPath('promtool')
+    const prometheus = onPath('prometheus', path)
+    const promtool = onPath('promtool', path)
     return prometheus !== undefined && promtool !== undefined ? { prometheus, promtool } : undefined
   }
   const present = found()
   if (present !== undefined) return present
-  const aptGet = onPath('apt-get')
-  if (process.getuid?.() === 0 && existsSync('/etc/debian_version') && aptGet !== undefined) {
+  const aptGet = onPath('apt-get', path)
+  const mayInstall = options.mayInstall ?? (process.getuid?.() === 0 && existsSync('/etc/debian_version'))
+  if (mayInstall && aptGet !== undefined) {
     say('monitoring smoke: prometheus/promtool not found; installing Debian\'s prometheus package (apt-get install -y prometheus)')
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
     const install = (): number | null => spawnSync(aptGet, ['install', '-y', '--no-install-recommends', 'prometheus'], { stdio: 'inherit', env }).status

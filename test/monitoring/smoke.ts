@@ -75,7 +75,7 @@ export async function runMonitoringSmoke (say: (line: string) => void = () => {}
     checks.push({ name, ok, ...(detail !== undefined ? { detail } : {}) })
     say(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail !== undefined && !ok ? `\n     ${detail.replace(/\n/g, '\n     ')}` : ''}`)
   }
-  const binaries = findPrometheus(say)
+  const binaries = findPrometheus({ say })
   const dir = mkdtempSync(join(tmpdir(), 'pave-proxy-monitoring-'))
   const stops: Array<() => Promise<void>> = []
   try {

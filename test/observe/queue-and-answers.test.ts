@@ -1,5 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
+import { createMetrics } from '../../src/observe/metrics.js'
 import { startProxy } from '../helpers/proxy.js'
 import { FORBIDDEN_BODY, startUpstream } from '../helpers/upstream.js'
 
@@ -42,4 +43,12 @@ t.test('pave_proxy_requests_queued shows requests waiting for a place; pave_prox
   t.match(text, /pave_proxy_requests_queued 0\n/, 'the queue is empty again')
   t.match(text, /pave_proxy_upstream_responses_total\{account="default",status="200"\} 3\n/)
   t.match(text, /pave_proxy_upstream_responses_total\{account="default",status="403"\} 1\n/, 'PAVE\'s 403, told apart from the proxy\'s own 4xx')
+})
+
+t.test('metrics on their own: no queue to read is an empty queue, and no reload yet is a successful one', async (t) => {
+  const metrics = createMetrics({ processMetrics: false })
+  const text = await metrics.registry.metrics()
+  t.match(text, /pave_proxy_requests_queued 0\n/)
+  t.match(text, /pave_proxy_config_last_reload_successful 1\n/)
+  t.notMatch(text, /process_cpu/, 'no process metrics when asked not to')
 })
