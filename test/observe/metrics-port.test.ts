@@ -48,9 +48,9 @@ t.test('metrics.port: /metrics and the probes on their own listener, /metrics of
   const scrape = await get(`${proxy.metrics}/metrics`)
   t.equal(scrape.status, 200)
   t.match(scrape.headers['content-type'], /^text\/plain/)
-  t.match(scrape.text, /pave_proxy_requests_total\{account="default",method="GET",status_class="2xx"\} 1\n/, 'the proxied call, counted once')
-  t.match(scrape.text, /pave_proxy_requests_total\{account="",method="GET",status_class="4xx"\} 1\n/, 'the refused /metrics on the main port is a request of the main port')
-  t.match(scrape.text, /pave_proxy_requests_total\{account="",method="GET",status_class="2xx"\} 2\n/, 'the two probes of the main port; the metrics port\'s requests are not counted')
+  t.match(scrape.text, /pave_proxy_requests_total\{account="default",method="GET",status_class="2xx",caller="anonymous"\} 1\n/, 'the proxied call, counted once')
+  t.match(scrape.text, /pave_proxy_requests_total\{account="",method="GET",status_class="4xx",caller="anonymous"\} 1\n/, 'the refused /metrics on the main port is a request of the main port')
+  t.match(scrape.text, /pave_proxy_requests_total\{account="",method="GET",status_class="2xx",caller="anonymous"\} 2\n/, 'the two probes of the main port; the metrics port\'s requests are not counted')
   t.match(scrape.text, /pave_proxy_upstream_responses_total\{account="default",status="200"\} 1\n/)
   t.match(scrape.text, /process_resident_memory_bytes \d+/)
 
@@ -122,6 +122,16 @@ t.test('metrics.port and metrics.host: environment, flag, file, and what is refu
   t.same(problems({ PORT: '0', PAVE_PROXY_METRICS_PORT: '0' }), [], 'both on free ports')
 })
 
+t.test('a reload cannot move the metrics listener: reported as needing a restart', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startWithMetricsPort(upstream.url)
+  t.teardown(async () => { await proxy.app.close(); await upstream.close() })
+  const moved = testConfig({ upstreamUrl: upstream.url, env: { PAVE_PROXY_METRICS_PORT: '9999' } })
+  t.equal(proxy.app.reload(moved), true, 'the rest of the reload applies')
+  t.match(proxy.lines.find((line) => line.includes('configuration reloaded')), /"restartNeeded":\["metrics"\]/)
+  t.equal((await get(`${proxy.metrics}/healthz`)).status, 200, 'the listener stays where it is')
+})
+
 t.test('the process listens on metrics.port, logs its address, and stops it on SIGTERM', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
@@ -142,7 +152,7 @@ t.test('the process listens on metrics.port, logs its address, and stops it on S
   t.equal((await get(`http://127.0.0.1:${ready.port}/v1/sessions`)).status, 200)
   const scrape = await get(`http://127.0.0.1:${ready.metrics.port}/metrics`)
   t.equal(scrape.status, 200)
-  t.match(scrape.text, /pave_proxy_requests_total\{account="default",method="GET",status_class="2xx"\} 1\n/)
+  t.match(scrape.text, /pave_proxy_requests_total\{account="default",method="GET",status_class="2xx",caller="anonymous"\} 1\n/)
   child.kill('SIGTERM')
   const finished = await output.done
   t.equal(finished.code, 0)
