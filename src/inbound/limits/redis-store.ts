@@ -16,6 +16,7 @@
  * reconnects back off and retry forever, ioredis re-sends the script with EVAL
  * when Redis answers NOSCRIPT, and a flushed key means a full burst.
  */
+import { readFileSync } from 'node:fs'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisLimitsConfig } from '../../config/schema.js'
@@ -55,7 +56,8 @@ export function redisOptions (config: RedisLimitsConfig): RedisOptions {
     protocol: 2,
     retryStrategy: (times: number) => Math.round(Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(times, 6)) * (0.75 + Math.random() / 2)),
     ...(config.password !== undefined ? { password: config.password } : {}),
-    ...(config.tls ? { tls: {} } : {})
+    // ioredis turns TLS on for rediss: URLs; these options then apply to it too.
+    ...(config.tls || config.caFile !== undefined || config.url?.startsWith('rediss:') === true ? { tls: config.caFile !== undefined ? { ca: readFileSync(config.caFile, 'utf8') } : {} } : {})
   }
 }
 
