@@ -5,7 +5,7 @@
  * with nothing saved to disk, stopped at teardown.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,8 +57,11 @@ export interface TestRedis {
   readonly close: () => Promise<void>
 }
 
+/** TLS only on the port, with this certificate and key (PEM files); clients are not asked for certificates. */
+export interface RedisTls { certFile: string, keyFile: string, caFile: string }
+
 /** Starts a redis-server on a free port; extra arguments are passed on (`--requirepass x`). */
-export async function startRedis (extra: string[] = []): Promise<TestRedis> {
+export async function startRedis (extra: string[] = [], tls?: RedisTls): Promise<TestRedis> {
   const bin = redisServerBinary()
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'pave-redis-'))
@@ -66,10 +69,13 @@ export async function startRedis (extra: string[] = []): Promise<TestRedis> {
   let admin: Redis | undefined
 
   const start = async (): Promise<void> => {
-    child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...extra], { stdio: 'ignore' })
+    const ports = tls === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no']
+    child = spawn(bin, [...ports, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...extra], { stdio: 'ignore' })
     const started = Date.now()
     for (;;) {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(passwordOf(extra) !== undefined ? { password: passwordOf(extra) } : {}) })
+      const probe = new Redis({ port, host: '127.0.0.1', ...tlsOption(tls), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(passwordOf(extra) !== undefined ? { password: passwordOf(extra) } : {}) })
       probe.on('error', () => {})
       try {
         await probe.connect()
@@ -94,10 +100,10 @@ export async function startRedis (extra: string[] = []): Promise<TestRedis> {
   await start()
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     admin: () => {
       if (admin === undefined) {
-        admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, ...(passwordOf(extra) !== undefined ? { password: passwordOf(extra) } : {}) })
+        admin = new Redis({ port, host: '127.0.0.1', ...tlsOption(tls), maxRetriesPerRequest: 1, ...(passwordOf(extra) !== undefined ? { password: passwordOf(extra) } : {}) })
         admin.on('error', () => {})
       }
       return admin
@@ -110,6 +116,10 @@ export async function startRedis (extra: string[] = []): Promise<TestRedis> {
       rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+function tlsOption (tls: RedisTls | undefined): { tls?: { ca: string } } {
+  return tls === undefined ? {} : { tls: { ca: readFileSync(tls.caFile, 'utf8') } }
 }
 
 function passwordOf (extra: string[]): string | undefined {

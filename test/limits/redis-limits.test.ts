@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startUpstream } from '../helpers/upstream.js'
 import { startRedis } from '../helpers/redis.js'
+import { makeTestPki } from '../fixtures/tls.js'
 import { burst, get, sleep, startLimitedProxy, statuses } from './lib/setup.js'
 
 t.test('burst, then the exact 429; the state lives in Redis under the key prefix', async (t) => {
@@ -118,3 +119,26 @@ async function waitFor (condition: () => Promise<boolean>, timeoutMs = 10_000): 
     await sleep(25)
   }
 }
+
+t.test('TLS: rediss:// with a private CA file, and tls: true on a redis:// URL', async (t) => {
+  const pki = makeTestPki()
+  t.teardown(pki.cleanup)
+  const redis = await startRedis([], { certFile: join(pki.dir, 'server.pem'), keyFile: join(pki.dir, 'server.key'), caFile: pki.caFile })
+  t.teardown(redis.close)
+  const upstream = await startUpstream()
+  t.teardown(upstream.close)
+  const accounts = [{ name: 'test', prefix: '/', limit: { requestsPerSecond: 1, burst: 2 } }]
+  const viaRediss = await startLimitedProxy(upstream.url, accounts, { store: 'redis', redis: { timeoutMs: 1000, url: redis.url, caFile: pki.caFile } })
+  t.teardown(viaRediss.close)
+  const viaFlag = await startLimitedProxy(upstream.url, accounts, { store: 'redis', redis: { timeoutMs: 1000, url: redis.url.replace('rediss:', 'redis:'), tls: true, caFile: pki.caFile } })
+  t.teardown(viaFlag.close)
+  for (const p of [viaRediss, viaFlag]) await waitFor(async () => JSON.parse((await get(`${p.url}/readyz`)).body).limits.redis === 'available')
+  t.same(statuses([...await burst(`${viaRediss.url}/x`, 2), ...await burst(`${viaFlag.url}/x`, 2)]), { 200: 2, 429: 2 }, 'one budget over TLS')
+
+  // Without the CA, the certificate is not trusted: never available, and the local fallback decides.
+  const untrusted = await startLimitedProxy(upstream.url, accounts, { store: 'redis', redis: { timeoutMs: 1000, url: redis.url } })
+  t.teardown(untrusted.close)
+  await waitFor(async () => untrusted.logs.some((l) => l.includes('rate-limit store unavailable')))
+  t.equal(JSON.parse((await get(`${untrusted.url}/readyz`)).body).limits.redis, 'unavailable')
+  t.same(statuses(await burst(`${untrusted.url}/x`, 3)), { 200: 2, 429: 1 }, 'limited locally')
+})
