@@ -149,7 +149,7 @@ export class RedisLimitStore implements LimitStore {
       this.#reported = false
       this.#onAvailability(false)
       // The error's code only: its message may name an internal address.
-      this.#log.warn({ reason: error?.code ?? error?.name ?? 'connection closed', onError: this.#onError }, `rate-limit store unavailable: limits are ${this.#onError === 'local' ? 'kept by each process alone' : this.#onError === 'open' ? 'not applied' : 'refusing requests (503)'} until Redis answers`)
+      this.#log.warn({ reason: error === undefined ? 'connection closed' : error.code ?? error.name, onError: this.#onError }, `rate-limit store unavailable: limits are ${this.#onError === 'local' ? 'kept by each process alone' : this.#onError === 'open' ? 'not applied' : 'refusing requests (503)'} until Redis answers`)
     }
     if (this.#probe === undefined) {
       this.#probe = setInterval(() => { this.#check() }, PROBE_INTERVAL_MS)
@@ -178,8 +178,8 @@ export class RedisLimitStore implements LimitStore {
     })
   }
 
+  // (Never after close: disconnecting rejects the probe's PING.)
   #becomeAvailable (): void {
-    if (this.#closed) return
     clearInterval(this.#probe)
     this.#probe = undefined
     this.#available = true
