@@ -156,11 +156,12 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
   prepareCallers(raw, { cwd, readFile, problems, accountNames: new Set(accounts.map((a) => (isObject(a) ? a.name : undefined))) })
 
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
-  const caFile = getPath(raw, 'upstream.caFile')
-  if (typeof caFile === 'string' && caFile !== '') {
-    const label = labelOf('/upstream/caFile', labels)
+  for (const setting of ['upstream.caFile', 'limits.redis.caFile']) {
+    const caFile = getPath(raw, setting)
+    if (typeof caFile !== 'string' || caFile === '') continue
+    const label = labelOf('/' + setting.split('.').join('/'), labels)
     const path = isAbsolute(caFile) ? caFile : resolve(cwd, caFile)
-    setPath(raw, 'upstream.caFile', path)
+    setPath(raw, setting, path)
     try {
       if (!holdsCertificates(readFile(path))) problems.push(`${label}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
     } catch (error) {

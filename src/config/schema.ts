@@ -54,6 +54,8 @@ export interface RedisLimitsConfig {
   readonly password?: string | undefined
   /** Use TLS even with a `redis://` URL. Default false (`rediss://` always uses TLS). */
   readonly tls: boolean
+  /** PEM file of CA certificates trusted for Redis's TLS certificate (a private CA). Default: the system's. */
+  readonly caFile?: string | undefined
   /** While Redis is unavailable: `local` (each process limits alone), `open` (no limit) or `closed` (503). Default `local`. */
   readonly onError: 'local' | 'open' | 'closed'
 }
@@ -527,6 +529,7 @@ export const CONFIG_SCHEMA = {
             passwordFile: nonEmpty,
             password: nonEmpty,
             tls: { type: 'boolean' },
+            caFile: nonEmpty,
             onError: { enum: ['local', 'open', 'closed'] }
           }
         }

@@ -16,6 +16,7 @@
  * reconnects back off and retry forever, ioredis re-sends the script with EVAL
  * when Redis answers NOSCRIPT, and a flushed key means a full burst.
  */
+import { readFileSync } from 'node:fs'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisLimitsConfig } from '../../config/schema.js'
@@ -55,7 +56,8 @@ export function redisOptions (config: RedisLimitsConfig): RedisOptions {
     protocol: 2,
     retryStrategy: (times: number) => Math.round(Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(times, 6)) * (0.75 + Math.random() / 2)),
     ...(config.password !== undefined ? { password: config.password } : {}),
-    ...(config.tls ? { tls: {} } : {})
+    // ioredis turns TLS on for rediss: URLs; these options then apply to it too.
+    ...(config.tls || config.caFile !== undefined || config.url?.startsWith('rediss:') === true ? { tls: config.caFile !== undefined ? { ca: readFileSync(config.caFile, 'utf8') } : {} } : {})
   }
 }
 
@@ -147,7 +149,7 @@ export class RedisLimitStore implements LimitStore {
       this.#reported = false
       this.#onAvailability(false)
       // The error's code only: its message may name an internal address.
-      this.#log.warn({ reason: error?.code ?? error?.name ?? 'connection closed', onError: this.#onError }, `rate-limit store unavailable: limits are ${this.#onError === 'local' ? 'kept by each process alone' : this.#onError === 'open' ? 'not applied' : 'refusing requests (503)'} until Redis answers`)
+      this.#log.warn({ reason: error === undefined ? 'connection closed' : error.code ?? error.name, onError: this.#onError }, `rate-limit store unavailable: limits are ${this.#onError === 'local' ? 'kept by each process alone' : this.#onError === 'open' ? 'not applied' : 'refusing requests (503)'} until Redis answers`)
     }
     if (this.#probe === undefined) {
       this.#probe = setInterval(() => { this.#check() }, PROBE_INTERVAL_MS)
@@ -176,8 +178,8 @@ export class RedisLimitStore implements LimitStore {
     })
   }
 
+  // (Never after close: disconnecting rejects the probe's PING.)
   #becomeAvailable (): void {
-    if (this.#closed) return
     clearInterval(this.#probe)
     this.#probe = undefined
     this.#available = true
