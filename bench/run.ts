@@ -16,7 +16,7 @@ import { freePort, sleep, stopAll, treeAnon, treeCpuSeconds, treeRss, sampleRss,
 import { findNginx, upstreamConfig, startNginx, errorLogTail, type NginxInstall } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator, type LoadGenerator, type LoadResult } from './lib/load.js'
 import {
-  checkSigning, paveProxyMissing, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, type Running
+  checkSigning, paveProxyMissing, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, startPaveProxyGateway, type Running
 } from './lib/contenders.js'
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
@@ -147,6 +147,20 @@ async function main (): Promise<void> {
           rmSync(file, { force: true })
         }
       }
+    },
+    {
+      name: 'gateway: token caller + rules',
+      description: 'pave-proxy in gateway mode: one caller with a bearer token, allow rules on the path (issue 12)',
+      skipped: paveMissing,
+      start: (round) => startPaveProxyGateway({ name: 'gateway: token caller + rules', caller: 'token', dir: join(tmp, `gateway-token-${round}`), upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
+      after: (round) => { rmSync(logFile(round), { force: true }); return {} }
+    },
+    {
+      name: 'jwt caller (cached)',
+      description: 'pave-proxy in gateway mode: one caller with an ES256 JWT from a JWKS file, the same token every request (verified once, then cached)',
+      skipped: paveMissing,
+      start: (round) => startPaveProxyGateway({ name: 'jwt caller (cached)', caller: 'jwt', dir: join(tmp, `gateway-jwt-${round}`), upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
+      after: (round) => { rmSync(logFile(round), { force: true }); return {} }
     }
   ]
   const wanted = knobs.contenders
@@ -168,20 +182,20 @@ async function main (): Promise<void> {
         running = await contender.start(round)
         const startupMs = running.startupMs
         if (contender.name !== 'direct') {
-          const problem = await checkSigning(running.origin)
+          const problem = await checkSigning(running.origin, running.headers)
           if (problem !== undefined) throw new Error(problem)
         }
         await sleep(1_000)
         const rssRest = treeRss(running.pid)
         const anonRest = treeAnon(running.pid)
         const url = running.origin + BENCH_PATH
-        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup)
+        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup, running.headers)
         const sampler = sampleRss(running.pid)
         const cpuBefore = treeCpuSeconds(running.pid)
-        const loadResult = await load.run(url, knobs.connections, knobs.duration)
+        const loadResult = await load.run(url, knobs.connections, knobs.duration, running.headers)
         const cpuSeconds = treeCpuSeconds(running.pid) - cpuBefore
         const { rss: rssLoad, anon: anonLoad } = sampler.stopBoth()
-        const latency = await load.latency(url, knobs.latencyDuration)
+        const latency = await load.latency(url, knobs.latencyDuration, running.headers)
         await running.stop()
         running = undefined
         const extra = contender.after?.(round)

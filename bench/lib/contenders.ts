@@ -3,7 +3,8 @@
  * contenders (floor, http-proxy, nginx, pave-proxy), each timed from spawn to its
  * first served request.
  */
-import { closeSync, existsSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import { join } from 'node:path'
 import { compiled, REPO_ROOT } from './compile.js'
 import { freePort, httpGet, startChild, waitPort, waitServed, type Child } from './proc.js'
@@ -19,6 +20,8 @@ export interface Running {
   readonly pid: number
   /** Milliseconds from spawn to the first 200 on a proxied path (NaN when not started here). */
   readonly startupMs: number
+  /** Headers every request carries (a gateway caller's credential). Default none. */
+  readonly headers?: Readonly<Record<string, string>>
   stop (): Promise<void>
 }
 
@@ -31,10 +34,10 @@ export function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return { ...env, ...extra }
 }
 
-async function started (name: string, child: Child, origin: string, since: number, path = BENCH_PATH): Promise<Running> {
+async function started (name: string, child: Child, origin: string, since: number, path = BENCH_PATH, headers: Record<string, string> = {}): Promise<Running> {
   try {
-    const startupMs = await waitServed(child, origin + path, since)
-    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop() }
+    const startupMs = await waitServed(child, origin + path, since, 20_000, 200, headers)
+    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop(), headers }
   } catch (error) {
     await child.stop(1_000)
     throw error
@@ -109,6 +112,10 @@ export interface PaveProxyOptions {
   readonly nodeFlags?: string[]
   /** BENCH_PAVE_PROXY_ENV: applied last. */
   readonly overrides?: Record<string, string>
+  /** Headers every request carries (a gateway caller's credential). */
+  readonly headers?: Record<string, string>
+  /** The name in the results. Default `pave-proxy`. */
+  readonly name?: string
 }
 
 /** pave-proxy itself, from dist/, with its production defaults. */
@@ -134,7 +141,40 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
   } finally {
     closeSync(log)
   }
-  return await started('pave-proxy', child, `http://127.0.0.1:${port}`, since)
+  return await started(options.name ?? 'pave-proxy', child, `http://127.0.0.1:${port}`, since, BENCH_PATH, options.headers)
+}
+
+/** A gateway caller for the bench: how it proves itself. */
+export type GatewayCaller = 'token' | 'jwt'
+
+/**
+ * pave-proxy in gateway mode, one caller whose rules allow the bench's paths: a bearer
+ * token (`token`) or an ES256 JWT from a JWKS file (`jwt`, the same token on every
+ * request, so after the first it is the verified-token cache that answers).
+ */
+export async function startPaveProxyGateway (options: PaveProxyOptions & { readonly caller: GatewayCaller, readonly dir: string }): Promise<Running> {
+  mkdirSync(options.dir, { recursive: true })
+  const configFile = join(options.dir, 'pave-proxy.yaml')
+  let proof: string
+  let credential: string
+  if (options.caller === 'token') {
+    credential = 'bench-caller-token-not-real-0123456789'
+    writeFileSync(join(options.dir, 'bench.tokens'), credential + '\n')
+    proof = `tokenFile: ${join(options.dir, 'bench.tokens')}`
+  } else {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+    writeFileSync(join(options.dir, 'jwks.json'), JSON.stringify({ keys: [{ ...await exportJWK(publicKey), kid: 'bench', alg: 'ES256', use: 'sig' }] }))
+    credential = await new SignJWT({ aud: 'pave-proxy' }).setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer('https://bench.invalid').setSubject('system:serviceaccount:bench:caller')
+      .setIssuedAt().setExpirationTime('2h').sign(privateKey)
+    proof = `jwt: { issuer: "https://bench.invalid", audience: pave-proxy, subject: "system:serviceaccount:bench:caller", jwksFile: ${join(options.dir, 'jwks.json')} }`
+  }
+  writeFileSync(configFile, [
+    'callers:',
+    '  - name: bench',
+    `    ${proof}`,
+    `    allow: [{ methods: [GET, HEAD], paths: ["/v1/sessions/*", "${VERIFY_PATH}"] }]`
+  ].join('\n') + '\n')
+  return await startPaveProxy({ ...options, env: { ...options.env, PAVE_PROXY_CONFIG: configFile }, headers: { authorization: `Bearer ${credential}` } })
 }
 
 /**
@@ -142,8 +182,8 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
  * exactly one valid set of PAVE headers. Forged caller headers are sent along, so
  * a contender that forwards them instead of replacing them fails.
  */
-export async function checkSigning (origin: string): Promise<string | undefined> {
-  const forged = { 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
+export async function checkSigning (origin: string, headers: Readonly<Record<string, string>> = {}): Promise<string | undefined> {
+  const forged = { ...headers, 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
   try {
     const { status, body } = await httpGet(origin + VERIFY_PATH, forged)
     return status === 200 ? undefined : `signature check failed: ${status} ${body}`

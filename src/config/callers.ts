@@ -85,6 +85,9 @@ export function prepareCallers (raw: Raw, context: CallerLoadContext): void {
     // Filled in from the files below: never written in the configuration itself.
     if (entry.tokens !== undefined) problems.push(`${who}: tokens is not a known setting (use tokenFile)`)
     if (isRaw(entry.jwt) && entry.jwt.jwks !== undefined) problems.push(`${who}: jwt.jwks is not a known setting (use jwt.jwksFile or jwt.jwksUrl)`)
+    if (entry.clientCert !== undefined && !(isRaw(raw.tls) && raw.tls.clientCaFile !== undefined)) {
+      problems.push(`${who}: clientCert needs TLS on the listener with a client CA (tls.clientCaFile)`)
+    }
     if (entry.tokenFile === undefined && entry.clientCert === undefined && entry.jwt === undefined) {
       problems.push(`${who}: needs a proof: tokenFile, clientCert or jwt`)
     }

@@ -63,8 +63,10 @@ export interface Callers {
   readonly byBearer: (token: string) => KnownCaller | undefined | Promise<KnownCaller | undefined>
   /** Certificate matches, in configuration order. */
   readonly certificates: ReadonlyArray<{ readonly match: ClientCertProof, readonly caller: KnownCaller }>
-  /** Callers allowed to read `/metrics`; `undefined`: open. */
-  readonly metricsCallers: ReadonlySet<string> | undefined
+  /** Whether `/metrics` is open (no `metrics.callers`). */
+  readonly metricsOpen: boolean
+  /** Callers allowed to read `/metrics` when it is not open. */
+  readonly metricsCallers: ReadonlySet<string>
   /** The length of each account's prefix, removed from the path rules are matched against. */
   readonly prefixLength: ReadonlyMap<string, number>
 }
@@ -105,7 +107,8 @@ export function compileCallers (config: Config, options: CompileOptions): Caller
       return jwt.verify(token, key)
     },
     certificates,
-    metricsCallers: config.metrics?.callers !== undefined ? new Set(config.metrics.callers) : undefined,
+    metricsOpen: config.metrics?.callers === undefined,
+    metricsCallers: new Set(config.metrics?.callers),
     prefixLength: new Map(config.accounts.map((a) => [a.name, a.prefix === '/' ? 0 : a.prefix.length]))
   }
 }

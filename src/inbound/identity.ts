@@ -15,6 +15,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import { comesFrom, kPolicy, type Callers, type KnownCaller } from './callers.js'
+import { certificateMatches, verifiedPeerIdentity } from './client-cert.js'
 import type { InboundStage, Refusal, StageVerdict } from './pipeline.js'
 
 /** The answer to a request without a valid credential. */
@@ -43,17 +44,15 @@ export function createIdentityStage (callers: CallersRef): InboundStage {
       const route = request.routeOptions.url
       if (route !== undefined && OPEN_ROUTES.has(route)) return undefined
       const table = callers.current
-      if (route === '/metrics' && table.metricsCallers === undefined) return undefined
+      if (route === '/metrics' && table.metricsOpen) return undefined
       const headers = request.raw.headers
       const authorization = headers.authorization
       removeIdentityHeaders(headers)
       let found: KnownCaller | undefined | Promise<KnownCaller | undefined>
       if (authorization !== undefined) {
-        // `Bearer` in any case, one space or more, then the token.
+        // `Bearer` in any case, one space or more, then the token (Node has trimmed the value, so one is there).
         if (authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return CALLER_UNKNOWN
-        const token = authorization.slice(7).trim()
-        if (token === '') return CALLER_UNKNOWN
-        found = table.byBearer(token)
+        found = table.byBearer(authorization.slice(7).trimStart())
       } else {
         found = byCertificate(request, table)
       }
@@ -71,8 +70,14 @@ function admit (request: FastifyRequest, known: KnownCaller | undefined): StageV
   return undefined
 }
 
-/** The client certificate's caller (filled in with the TLS listener). */
-function byCertificate (_request: FastifyRequest, _table: Callers): KnownCaller | undefined {
+/** The first caller whose `clientCert` the connection's verified, in-date certificate matches. */
+function byCertificate (request: FastifyRequest, table: Callers): KnownCaller | undefined {
+  if (table.certificates.length === 0) return undefined
+  const identity = verifiedPeerIdentity(request.raw.socket)
+  if (identity === undefined) return undefined
+  for (const { match, caller } of table.certificates) {
+    if (certificateMatches(identity, match)) return caller
+  }
   return undefined
 }
 

@@ -22,14 +22,14 @@ export function createPolicyStage (callers: CallersRef): InboundStage {
       if (caller === undefined) return undefined // an open route: the identity stage let it through
       const table = callers.current
       const route = request.routeOptions
-      if (route.url === '/metrics') return table.metricsCallers?.has(caller.name) === true ? undefined : FORBIDDEN
+      if (route.url === '/metrics') return table.metricsCallers.has(caller.name) ? undefined : FORBIDDEN
       const account = route.config.account
       if (account === undefined) return FORBIDDEN
       const policy = caller[kPolicy]
       if (policy.accounts !== undefined && !policy.accounts.has(account)) return FORBIDDEN
       const url = request.raw.url as string
       const queryAt = url.indexOf('?')
-      let path = url.slice(table.prefixLength.get(account) ?? 0, queryAt === -1 ? url.length : queryAt)
+      let path = url.slice(table.prefixLength.get(account) as number, queryAt === -1 ? url.length : queryAt)
       if (path === '') path = '/'
       return policy.rules(request.method, path) ? undefined : FORBIDDEN
     }

@@ -52,7 +52,7 @@ export function createJwksFetcher (upstream: UpstreamConfig): JwksFetcher {
       } catch (error) {
         if (error instanceof JwksFetchError) throw error
         // By code only: a network error's message can name internal addresses.
-        throw new Error(`cannot fetch the JWKS URL (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+        throw new Error(`cannot fetch the JWKS URL (${String((error as NodeJS.ErrnoException).code)})`)
       }
     },
     async close () {

@@ -8,6 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../../src/config/load.js'
 import { pathPatternProblem, publicJwks } from '../../src/config/callers.js'
+import { makeClientCa } from '../fixtures/client-ca.js'
+
+const pki = makeClientCa()
+t.teardown(pki.cleanup)
+const TLS_ENV = { PAVE_PROXY_TLS_CERT_FILE: pki.server.certFile, PAVE_PROXY_TLS_KEY_FILE: pki.server.keyFile, PAVE_PROXY_TLS_CLIENT_CA_FILE: pki.caFile }
 
 const ENV = { PAVE_USERNAME: 'u', PAVE_API_KEY: 'k', PAVE_API_SECRET: 's' }
 const TOKEN = 'config-token-not-real-0123456789'
@@ -48,7 +53,7 @@ t.test('a full callers list loads: tokens read, paths resolved, frozen', async (
     'metrics: { callers: [ops-console] }',
     'audit: { file: audit.log }'
   ], { 'intake.tokens': `${TOKEN}\r\n\n  second-token-not-real-0123456789 \n${TOKEN}\n`, 'jwks.json': JSON.stringify({ keys: [JWK] }) })
-  const config = load()
+  const config = load(TLS_ENV)
   const [intake, reporting, console] = config.callers ?? []
   t.same(intake?.tokens, [TOKEN, 'second-token-not-real-0123456789'], 'one per line, trimmed, blank lines and repeats dropped')
   t.equal(intake?.tokenFile, join(dir, 'intake.tokens'))
@@ -137,7 +142,8 @@ t.test('every problem is reported, by caller, without a token or a key', async (
     'callers[0].name must be 1-63 lowercase letters, digits or "-", starting with a letter or digit',
     'callers[3].allow[0].methods[1] must be one of *, GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
     'callers[11].jwt.subject is required',
-    'callers[13].clientCert must NOT have more than 1 properties'
+    'callers[13].clientCert must NOT have more than 1 properties',
+    'caller "two-certs": clientCert needs TLS on the listener with a client CA (tls.clientCaFile)'
   ]
   t.same([...problems].sort(), [...expected].sort())
   const text = problems.join('\n')
@@ -151,6 +157,8 @@ t.test('callers and the shared token, metrics.callers without callers, an empty 
   t.same(problemsOf(() => both.load({ PAVE_PROXY_TOKEN_FILE: join(dir, 'token') })), ['inbound.tokenFile (PAVE_PROXY_TOKEN_FILE) cannot be combined with callers: give the token to a caller (tokenFile)'])
   const metricsOnly = setup(['metrics: { callers: [a] }'])
   t.same(problemsOf(() => metricsOnly.load()), ['metrics.callers needs callers: it names callers allowed to read /metrics'])
+  const tlsWithoutCa = setup(['callers:', '  - { name: a, clientCert: { dns: a.example } }'])
+  t.same(problemsOf(() => tlsWithoutCa.load({ PAVE_PROXY_TLS_CERT_FILE: pki.server.certFile, PAVE_PROXY_TLS_KEY_FILE: pki.server.keyFile })), ['caller "a": clientCert needs TLS on the listener with a client CA (tls.clientCaFile)'])
   const empty = setup(['callers: []'])
   t.same(problemsOf(() => empty.load()), ['callers must NOT have fewer than 1 items'])
   const notList = setup(['callers: { name: a }'])

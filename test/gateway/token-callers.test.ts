@@ -84,7 +84,9 @@ t.test('a known caller outside its accounts or rules: 403, nothing upstream', as
     ['POST', '/v1/sessions', REPORTING_TOKEN],
     ['GET', '/v2/capture/sessions/x', REPORTING_TOKEN], // ** under /v1 only
     ['GET', '/v1/sessions', 'nothing-token-not-real-000000000'], // no rule, nothing
-    ['GET', '/metrics-not', INTAKE_TOKEN]
+    ['GET', '/metrics-not', INTAKE_TOKEN],
+    ['GET', '/test', REPORTING_TOKEN], // the account's root: "/" to PAVE
+    ['GET', '/test?x=/v1/sessions', REPORTING_TOKEN]
   ]
   for (const [method, path, token] of refused) {
     const res = await gw.call(path, { method: method as 'GET', token })

@@ -10,6 +10,9 @@ import type { Test } from 'tap'
 import { request, type Dispatcher } from 'undici'
 import { startProxy, type StartProxyOptions, type TestProxy } from '../../helpers/proxy.js'
 import { startUpstream, type TestAccount, type TestUpstream } from '../../helpers/upstream.js'
+import { startTlsProxy } from '../../helpers/tls-proxy.js'
+import type { ClientCa } from '../../fixtures/client-ca.js'
+import type { ClientAuth } from '../../../src/config/schema.js'
 
 /** A second account, served at /test. */
 export const TEST_ACCOUNT: TestAccount = { username: 'gw-test-user', apiKey: 'gw-test-key-not-real', secret: 'gw-test-secret-not-real-5555' }
@@ -24,7 +27,7 @@ export interface Gateway {
   /** A file in the gateway's directory. */
   file: (name: string) => string
   /** An answer's status, headers and body text. */
-  call: (path: string, options?: { method?: Dispatcher.HttpMethod, headers?: Record<string, string>, body?: string, token?: string }) => Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }>
+  call: (path: string, options?: { method?: Dispatcher.HttpMethod, headers?: Record<string, string>, body?: string, token?: string, dispatcher?: Dispatcher }) => Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }>
 }
 
 export interface GatewayOptions extends Partial<Omit<StartProxyOptions, 'upstreamUrl' | 'configFile'>> {
@@ -32,6 +35,8 @@ export interface GatewayOptions extends Partial<Omit<StartProxyOptions, 'upstrea
   files?: Record<string, string>
   /** The YAML lines after `accounts:` (callers, metrics, audit…); `$DIR` is the gateway's directory. */
   yaml: string[]
+  /** TLS on the listener with the fixture CA as the client CA. */
+  tls?: { pki: ClientCa, clientAuth: ClientAuth }
 }
 
 /** The second account and the YAML lines that set it up. */
@@ -49,9 +54,12 @@ export async function startGateway (t: Test, options: GatewayOptions): Promise<G
   const configFile = file('pave-proxy.yaml')
   writeFileSync(configFile, [...accountsYaml(), ...options.yaml].join('\n').replaceAll('$DIR', dir) + '\n')
   const upstream = await startUpstream({ accounts: [(await import('../../helpers/upstream.js')).ACCOUNT, TEST_ACCOUNT] })
-  const { files: _f, yaml: _y, ...rest } = options
-  const proxy = await startProxy({ ...rest, upstreamUrl: upstream.url, configFile })
-  t.teardown(async () => { await proxy.close(); await upstream.close() })
+  t.teardown(async () => { await upstream.close() })
+  const { files: _f, yaml: _y, tls, ...rest } = options
+  const proxy = tls !== undefined
+    ? await startTlsProxy({ ...rest, upstreamUrl: upstream.url, configFile, pki: tls.pki, clientAuth: tls.clientAuth })
+    : await startProxy({ ...rest, upstreamUrl: upstream.url, configFile })
+  t.teardown(async () => { await proxy.close() })
   return {
     dir,
     upstream,
@@ -60,7 +68,7 @@ export async function startGateway (t: Test, options: GatewayOptions): Promise<G
     async call (path, callOptions = {}) {
       const headers = { ...callOptions.headers }
       if (callOptions.token !== undefined) headers.authorization = `Bearer ${callOptions.token}`
-      const res = await request(`${proxy.url}${path}`, { method: callOptions.method ?? 'GET', headers, body: callOptions.body })
+      const res = await request(`${proxy.url}${path}`, { method: callOptions.method ?? 'GET', headers, body: callOptions.body, ...(callOptions.dispatcher !== undefined ? { dispatcher: callOptions.dispatcher } : {}) })
       return { status: res.statusCode, headers: res.headers, body: await res.body.text() }
     }
   }
