@@ -3,13 +3,15 @@
  * listens and never touches `process`; `main.ts` does that.
  */
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
+import type { Server as TlsServer } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config/schema.js'
 import { AccountTable } from './config/account-table.js'
 import { createGuardStage, createInboundGuard } from './inbound/guard.js'
-import { planReload } from './config/reload.js'
+import { planReload, tlsMaterialChanged } from './config/reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
 import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
 import { createMetrics, type Metrics } from './observe/metrics.js'
@@ -22,10 +24,17 @@ import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
 import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
 import { createLimits } from './inbound/limits/stage.js'
+import { listenerTlsOptions, manageListenerTls, type ListenerTls } from './inbound/listener-tls.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
 import { withResponseDeadline } from './upstream/response-deadline.js'
+import { compileCallers, type Callers } from './inbound/callers.js'
+import { createIdentityStage, type CallersRef } from './inbound/identity.js'
+import { createPolicyStage } from './inbound/policy.js'
+import { JwksRegistry } from './inbound/jwks.js'
+import { createJwksFetcher } from './upstream/jwks-fetch.js'
+import { createAuditTrail, type AuditTrail } from './observe/audit.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -36,6 +45,8 @@ export interface BuildAppOptions {
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
+  /** Shortest time between two JWKS reads caused by unknown `kid`s. Default 30000 ms (see `inbound/jwks.ts`). */
+  readonly jwksRefreshIntervalMs?: number
 }
 
 declare module 'fastify' {
@@ -52,6 +63,8 @@ declare module 'fastify' {
      * level change live; `false` when it cannot be applied without a restart.
      */
     reload: (next: Config) => boolean
+    /** Reopens the audit file (SIGHUP, after log rotation). */
+    reopenAudit: () => void
   }
 }
 
@@ -60,6 +73,11 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/
 
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = pino(loggerOptions(config.logLevel), options.logStream)
+  // Node checks the headers and request timeouts only every connectionsCheckingInterval (30 s by
+  // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
+  const http = { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false }
+  // With TLS, Fastify hands only `https` to https.createServer: the HTTP options go in it too.
+  const listener = config.tls !== undefined ? { https: { ...http, ...listenerTlsOptions(config.tls) } } : { http }
   const app = Fastify({
     loggerInstance: logger,
     logController: new QuietLogController(),
@@ -70,9 +88,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     bodyLimit: config.bodyLimit,
     requestTimeout: config.inbound.requestTimeoutMs,
     keepAliveTimeout: config.inbound.keepAliveTimeoutMs,
-    // Node checks the headers and request timeouts only every connectionsCheckingInterval (30 s by
-    // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
-    http: { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false },
+    ...listener,
     // A path the router cannot decode (malformed or overlong percent-encoding) never reaches the hooks.
     frameworkErrors: (_error, request, reply) => {
       void reply.header('x-request-id', request.id)
@@ -85,6 +101,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
   const accessLog = createAccessLog(logger as Logger)
+  const gateway = gatewayParts(config, options, logger as Logger)
+  const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), onError: (error) => logger.error({ err: error }, 'cannot write the audit file') }) : undefined
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
@@ -110,6 +128,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
   const inboundGuard = createInboundGuard(config.inbound)
+  const listenerTls: ListenerTls | undefined = config.tls !== undefined ? manageListenerTls(app.server as unknown as TlsServer, config.tls, metrics, app.log) : undefined
   const dispatcher = withResponseDeadline(options.dispatcher ?? createDispatcher(config.upstream), config.upstream.timeoutMs)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
@@ -123,6 +142,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       app.log.error({ reason: plan.reason }, 'configuration reload refused; the running configuration stays')
       return false
     }
+    // First, as it alone can still fail: new TLS material for the running listener (all or nothing).
+    if (listenerTls !== undefined && next.tls !== undefined && !plan.restartNeeded.includes('tls') && tlsMaterialChanged(current, next) && !listenerTls.swap(next.tls)) {
+      metrics.reloads.inc({ result: 'rejected' })
+      return false
+    }
+    // Compiled before anything changes, so accounts and callers are swapped together.
+    const nextCallers = gateway.compile(next)
+    if (gateway.callers !== undefined) gateway.callers.current = nextCallers as Callers
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
     current = next
@@ -131,14 +158,20 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     app.log.level = next.logLevel
     return true
   })
+  app.decorate('callersConfigured', gateway.callers !== undefined)
+  app.decorate('reopenAudit', () => audit?.reopen())
+  app.decorateRequest('caller', undefined)
   app.addHook('onClose', async () => {
     if (options.dispatcher === undefined) await dispatcher.close()
+    await gateway.close()
+    audit?.close()
   })
 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
   const limits = createLimits(config, { log: logger, metrics })
   if (limits !== undefined) {
     stages.push(limits.stage)
@@ -148,7 +181,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const inbound = createInboundPipeline(stages)
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, metrics, accessLog)
+    trackRequest(request, reply, metrics, accessLog, audit)
     void reply.header('x-request-id', request.id)
     inbound(request, reply, done)
   })
@@ -171,4 +204,28 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state })
   await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits })
   return app
+}
+
+/** The gateway's pieces: the callers in force (swapped on reload), their JWKS sources, whether the audit trail is kept. */
+function gatewayParts (config: Config, options: BuildAppOptions, logger: Logger): { callers: CallersRef | undefined, compile: (next: Config) => Callers | undefined, auditOn: boolean, close: () => Promise<void> } {
+  const fetcher = createJwksFetcher(config.upstream)
+  const jwks = new JwksRegistry({
+    readFile: async (path) => await readFile(path, 'utf8'),
+    fetchUrl: fetcher.fetch,
+    ...(options.jwksRefreshIntervalMs !== undefined ? { refreshIntervalMs: options.jwksRefreshIntervalMs } : {}),
+    onRefreshFailed: (source, reason) => logger.warn({ source, reason }, 'cannot read a JWKS; the last good keys stay')
+  })
+  const compile = (next: Config): Callers | undefined => compileCallers(next, { jwks })
+  const first = compile(config)
+  return {
+    callers: first !== undefined ? { current: first } : undefined,
+    compile,
+    auditOn: config.callers !== undefined || config.audit?.file !== undefined,
+    close: fetcher.close
+  }
+}
+
+/** The logger's destination, where the preformatted lines go. */
+function logStreamOf (logger: Logger): { write: (line: string) => unknown } {
+  return (logger as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym] as { write: (line: string) => unknown }
 }

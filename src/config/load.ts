@@ -16,16 +16,21 @@ import {
 } from './schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
 import { parseCidr } from './cidr.js'
+import { prepareCallers } from './callers.js'
+import { readListenerTls } from './tls-files.js'
 
 export * from './schema.js'
 
 /** Thrown when the configuration is invalid; `problems` lists every one found. */
 export class ConfigError extends Error {
   readonly problems: readonly string[]
-  constructor (problems: readonly string[]) {
+  /** Whether some of the problems are in the listener's TLS files (a refused certificate swap). */
+  readonly listenerTls: boolean
+  constructor (problems: readonly string[], options: { listenerTls?: boolean } = {}) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
     this.name = 'ConfigError'
     this.problems = problems
+    this.listenerTls = options.listenerTls ?? false
   }
 }
 
@@ -148,6 +153,8 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  prepareCallers(raw, { cwd, readFile, problems, accountNames: new Set(accounts.map((a) => (isObject(a) ? a.name : undefined))) })
+
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
   for (const setting of ['upstream.caFile', 'limits.redis.caFile']) {
     const caFile = getPath(raw, setting)
@@ -162,9 +169,18 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  // TLS on the listener: the files are read here, so buildApp never touches the file system.
+  const tlsProblems = isObject(raw.tls) ? readListenerTls(raw.tls, {
+    label: (key) => labelOf(`/tls/${key}`, labels),
+    resolve: (path) => (isAbsolute(path) ? path : resolve(cwd, path)),
+    readFile
+  }) : []
+  if (tlsProblems.length === 0 && isObject(raw.tls) && raw.tls.cert === undefined) delete raw.tls // an empty `tls:` section
+  problems.push(...tlsProblems)
+
   problems.push(...schemaProblems(raw, labels))
   problems.push(...crossChecks(raw, labels))
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (problems.length > 0) throw new ConfigError(problems, { listenerTls: tlsProblems.length > 0 })
 
   if (absoluteConfigFile !== undefined) raw.configFile = absoluteConfigFile
   return deepFreeze(raw) as unknown as Config
@@ -279,6 +295,7 @@ function describe (error: ErrorObject, labels: Map<string, string>): string {
   const label = labelOf(error.instancePath, labels)
   if (error.keyword === 'enum') return `${label} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
   if (error.keyword === 'pattern') {
+    if (error.instancePath.startsWith('/callers/')) return `${label} must be 1-63 lowercase letters, digits or "-", starting with a letter or digit`
     return error.instancePath.endsWith('/prefix')
       ? `${label} must be "/" or a path like "/test" (letters, digits, "_", "-", ".", "~"; no trailing slash, no dot segments)`
       : `${label} must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit`

@@ -142,6 +142,102 @@ export interface CapacityConfig {
   readonly sendTimeoutMs: number
 }
 
+/**
+ * One caller of the gateway (`callers:` in the configuration file): who it is, how it
+ * proves it, and what it may do. With `callers` set, every other request is refused.
+ */
+export interface CallerConfig {
+  /** Unique; lowercase letters, digits and `-`. Appears in logs, metrics and the audit trail. */
+  readonly name: string
+  /** A file of bearer tokens, one per line (several during a rotation), each at least 16 characters. Watched. Default none. */
+  readonly tokenFile?: string | undefined
+  /** The tokens read from `tokenFile`. Never logged. */
+  readonly tokens?: readonly string[] | undefined
+  /** A client certificate that proves this caller (TLS on the listener with a client CA). Default none. */
+  readonly clientCert?: ClientCertProof | undefined
+  /** A JWT that proves this caller (a Kubernetes projected service-account token, say). Default none. */
+  readonly jwt?: JwtProof | undefined
+  /** CIDR blocks the caller must also come from. Default: any address. */
+  readonly from?: readonly string[] | undefined
+  /** The accounts (by name) it may use. Default: every account. */
+  readonly accounts?: readonly string[] | undefined
+  /** What it may do; no rule, nothing. Default none. */
+  readonly allow?: readonly AllowRule[] | undefined
+  /** Its own rate limit, whatever the account. Default none. */
+  readonly limit?: RateLimitConfig | undefined
+  /** Most of its requests in flight at once in one process (its share of the admission gate). Default: no share of its own. */
+  readonly maxInFlight?: number | undefined
+}
+
+/** A certificate match: a SAN URI (SPIFFE), a SAN DNS name, or the subject (`CN=ops-console`). */
+export type ClientCertProof = { readonly uri: string } | { readonly dns: string } | { readonly subject: string }
+
+export interface JwtProof {
+  /** The `iss` the token must carry. */
+  readonly issuer: string
+  /** An `aud` the token must carry. */
+  readonly audience: string
+  /** The `sub` the token must carry (`system:serviceaccount:<namespace>:<name>`). */
+  readonly subject: string
+  /** A JWKS file (`kubectl get --raw /openid/v1/jwks`). One of `jwksFile`, `jwksUrl`. */
+  readonly jwksFile?: string | undefined
+  /** An HTTPS URL serving the JWKS, fetched through the egress settings. One of `jwksFile`, `jwksUrl`. */
+  readonly jwksUrl?: string | undefined
+  /** The keys read from `jwksFile` (public keys only). */
+  readonly jwks?: JsonWebKeySetConfig | undefined
+}
+
+/** A JSON Web Key Set of public keys, as read from a file or URL. */
+export interface JsonWebKeySetConfig {
+  readonly keys: ReadonlyArray<Readonly<Record<string, unknown>>>
+}
+
+/** `methods` (`GET`… or `*`) × `paths` (`/v1/sessions/*`: `*` one segment, a last `**` any rest), as PAVE sees the path. */
+export interface AllowRule {
+  readonly methods: readonly string[]
+  readonly paths: readonly string[]
+}
+
+/** The audit trail (see `observe/audit.ts`). */
+export interface AuditConfig {
+  /** Append audit lines to this file (reopened on SIGHUP). Default: standard output, marked `"audit": true`. */
+  readonly file?: string | undefined
+}
+
+/** Who may read `/metrics`. */
+export interface MetricsConfig {
+  /** With `callers` set: the caller names allowed to read `/metrics`. Default: open, as without callers. */
+  readonly callers?: readonly string[] | undefined
+}
+
+/** How the listener asks for client certificates (see `inbound/listener-tls.ts`). */
+export type ClientAuth = 'request' | 'require'
+
+/**
+ * TLS on the listener (HTTP/1.1 over TLS 1.2 or 1.3). The files are read when the
+ * configuration is loaded and watched: new contents are swapped in live.
+ */
+export interface TlsConfig {
+  /** PEM file of the listener's certificate, followed by its intermediates. Required with TLS. */
+  readonly certFile: string
+  /** PEM file of the certificate's private key (unencrypted). Required with TLS. */
+  readonly keyFile: string
+  /** PEM file of the CAs whose client certificates the listener verifies. Default none: no client certificates asked for. */
+  readonly clientCaFile?: string | undefined
+  /**
+   * With a client CA: `request` (default) asks for a certificate and accepts a connection
+   * without one (or with one that does not verify: it then proves nothing); `require`
+   * refuses, at the handshake, a connection without a certificate the CA verifies.
+   */
+  readonly clientAuth?: ClientAuth | undefined
+  /** The contents of `certFile`. */
+  readonly cert: string
+  /** The contents of `keyFile`. Never logged, never printed. */
+  readonly key: string
+  /** The contents of `clientCaFile`. */
+  readonly clientCa?: string | undefined
+}
+
 /** The validated, frozen configuration that everything inside the proxy trusts. */
 export interface Config {
   /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
@@ -158,7 +254,15 @@ export interface Config {
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
   readonly limits: LimitsConfig
+  /** TLS on the listener. Default none: plain HTTP. */
+  readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
+  /** The gateway's callers; set, every request must come from one of them. Default none (the sidecar: anyone who reaches the listener). */
+  readonly callers?: readonly CallerConfig[] | undefined
+  /** The audit trail. Default: standard output, with `callers` set. */
+  readonly audit?: AuditConfig | undefined
+  /** Who may read `/metrics`. Default: open. */
+  readonly metrics?: MetricsConfig | undefined
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
 }
@@ -191,6 +295,9 @@ export const DEFAULT_REDIS_TIMEOUT_MS = 50
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
+
+/** Methods an allow rule may name (`*`: all of them). */
+export const ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -277,7 +384,11 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'limits.redis.url', env: 'PAVE_PROXY_REDIS_URL', type: 'string' },
   { path: 'limits.redis.passwordFile', env: 'PAVE_PROXY_REDIS_PASSWORD_FILE', type: 'string' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
-  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
+  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
+  { path: 'tls.certFile', env: 'PAVE_PROXY_TLS_CERT_FILE', type: 'string' },
+  { path: 'tls.keyFile', env: 'PAVE_PROXY_TLS_KEY_FILE', type: 'string' },
+  { path: 'tls.clientCaFile', env: 'PAVE_PROXY_TLS_CLIENT_CA_FILE', type: 'string' },
+  { path: 'tls.clientAuth', env: 'PAVE_PROXY_TLS_CLIENT_AUTH', type: 'string' }
 ]
 
 /** Environment names of the default account's credentials. */
@@ -406,6 +517,73 @@ export const CONFIG_SCHEMA = {
             onError: { enum: ['local', 'open', 'closed'] }
           }
         }
+      }
+    },
+    callers: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+          tokenFile: nonEmpty,
+          tokens: { type: 'array', items: nonEmpty },
+          clientCert: {
+            type: 'object',
+            minProperties: 1,
+            maxProperties: 1,
+            additionalProperties: false,
+            properties: { uri: nonEmpty, dns: nonEmpty, subject: nonEmpty }
+          },
+          jwt: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer', 'audience', 'subject'],
+            properties: { issuer: nonEmpty, audience: nonEmpty, subject: nonEmpty, jwksFile: nonEmpty, jwksUrl: nonEmpty, jwks: { type: 'object' } }
+          },
+          from: { type: 'array', items: nonEmpty, minItems: 1 },
+          accounts: { type: 'array', items: nonEmpty, minItems: 1 },
+          limit: RATE_LIMIT_SCHEMA,
+          maxInFlight: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+          allow: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['methods', 'paths'],
+              properties: {
+                methods: { type: 'array', minItems: 1, items: { enum: ['*', ...ALLOW_METHODS] } },
+                paths: { type: 'array', minItems: 1, items: nonEmpty }
+              }
+            }
+          }
+        }
+      }
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { file: nonEmpty }
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { callers: { type: 'array', items: nonEmpty } }
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        certFile: nonEmpty,
+        keyFile: nonEmpty,
+        clientCaFile: nonEmpty,
+        clientAuth: { enum: ['request', 'require'] },
+        // filled in by the loader from the files, never taken from the file itself
+        cert: nonEmpty,
+        key: nonEmpty,
+        clientCa: nonEmpty
       }
     },
     accounts: {

@@ -9,6 +9,8 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
+import { callerLabel } from '../inbound/callers.js'
+import { audited, type AuditTrail } from './audit.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
@@ -45,6 +47,8 @@ export interface AccessFields {
   bytesOut: number
   /** Empty when the request did not reach an account route. */
   account: string
+  /** The caller's name, `anonymous` (no callers configured) or `unknown` (none proved). */
+  caller: string
   error: string | undefined
   aborted: boolean
 }
@@ -58,24 +62,26 @@ export function createAccessLog (logger: Logger): AccessLog {
       if (!logger.isLevelEnabled('info')) return
       stream.write(`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
         `"status":${f.status},"durationMs":${f.durationMs},"bytesIn":${f.bytesIn},"bytesOut":${f.bytesOut}` +
-        `${f.account !== '' ? `,"account":"${f.account}"` : ''}${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
+        `${f.account !== '' ? `,"account":"${f.account}"` : ''},"caller":"${f.caller}"${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
         `${f.aborted ? ',"aborted":true' : ''},"msg":"request completed"}\n`)
     }
   }
 }
 
-/** Starts tracking a request: in-flight gauge now, access line and counters on close. */
-export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog): void {
+/** Starts tracking a request: in-flight gauge now, access line, counters and audit line (when kept) on close. */
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog, audit?: AuditTrail): void {
   metrics.inFlight.inc()
   // Held from the start: by the time the response closes, Node may have released the socket.
   const socket = request.raw.socket as CountedSocket
+  // Read now for the same reason (Node keeps it once read).
+  const remoteAddress = audit !== undefined ? socket.remoteAddress : undefined
   reply.raw.once('close', () => {
     metrics.inFlight.dec()
-    logAccess(request, reply, socket, metrics, log)
+    logAccess(request, reply, socket, metrics, log, audit, remoteAddress)
   })
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics, log: AccessLog): void {
+function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics, log: AccessLog, audit: AuditTrail | undefined, remoteAddress: string | undefined): void {
   // Bytes on the wire since the previous request on this connection, headers included.
   const bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
   const bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
@@ -84,7 +90,8 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const completed = reply.raw.writableFinished
   const account = request.routeOptions.config.account ?? ''
   const error = errorCodeOf(reply.raw)
-  countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
+  const caller = callerLabel(request)
+  countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted', caller)
   if (error !== undefined) metrics.errors.inc({ code: error })
   log.write({
     reqId: request.id,
@@ -95,7 +102,24 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
     bytesIn,
     bytesOut,
     account,
+    caller,
     error,
     aborted: !completed
   })
+  if (audit !== undefined && audited(request.method, reply.statusCode)) {
+    const url = request.raw.url as string
+    const queryAt = url.indexOf('?')
+    audit.write({
+      reqId: request.id,
+      caller,
+      proof: request.caller?.proof,
+      remoteAddress,
+      account: account !== '' ? account : undefined,
+      method: request.method,
+      path: queryAt === -1 ? url : url.slice(0, queryAt),
+      status: reply.statusCode,
+      code: error,
+      aborted: !completed
+    })
+  }
 }

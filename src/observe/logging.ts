@@ -14,7 +14,7 @@ export const REDACTED = '[redacted]'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["api-token"]',
   'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]',
-  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret'
+  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret', 'callers[*].tokens', 'config.callers[*].tokens'
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

@@ -6,8 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   readonly registry: Registry
-  /** Requests answered, by account, method and status class (2xx…5xx, or `aborted`). */
-  readonly requests: Counter<'account' | 'method' | 'status_class'>
+  /** Requests answered, by account, method, status class (2xx…5xx, or `aborted`) and caller (a configured name, `anonymous` or `unknown`). */
+  readonly requests: Counter<'account' | 'method' | 'status_class' | 'caller'>
   /** Time from sending the request upstream to its response headers, by account. */
   readonly upstreamDuration: Histogram<'account'>
   /** Errors the proxy answered with itself, by code. */
@@ -30,6 +30,10 @@ export interface Metrics {
   readonly upstreamPauses: Counter<'account'>
   /** 1 while the Redis rate-limit store answers, 0 while limits fall back to `limits.redis.onError`. */
   readonly limitsStoreUp: Gauge
+  /** Swaps of the listener's TLS certificate, key or client CA, by result (`applied`, `rejected`). */
+  readonly tlsReloads: Counter<'result'>
+  /** When the listener's certificate (`server`) and the earliest of its client CAs (`client_ca`) expire, epoch seconds. */
+  readonly tlsCertificateExpiry: Gauge<'certificate'>
 }
 
 export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
@@ -38,7 +42,7 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
   const registers = [registry]
   return {
     registry,
-    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method and status class.', labelNames: ['account', 'method', 'status_class'], registers }),
+    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method, status class and caller.', labelNames: ['account', 'method', 'status_class', 'caller'], registers }),
     upstreamDuration: new Histogram({
       name: 'pave_proxy_upstream_duration_seconds',
       help: 'Time from sending a request to PAVE to receiving its response headers.',
@@ -55,7 +59,9 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
     rateLimited: new Counter({ name: 'pave_proxy_rate_limited_total', help: 'Requests refused with 429 because a rate limit was reached, by caller, account and scope (caller, account, upstream).', labelNames: ['caller', 'account', 'scope'], registers }),
     upstreamPauses: new Counter({ name: 'pave_proxy_upstream_pauses_total', help: 'Pauses of an account\'s budget after PAVE answered 429 with Retry-After.', labelNames: ['account'], registers }),
-    limitsStoreUp: new Gauge({ name: 'pave_proxy_limits_store_up', help: '1 while the Redis rate-limit store answers, 0 while limits follow limits.redis.onError.', registers })
+    limitsStoreUp: new Gauge({ name: 'pave_proxy_limits_store_up', help: '1 while the Redis rate-limit store answers, 0 while limits follow limits.redis.onError.', registers }),
+    tlsReloads: new Counter({ name: 'pave_proxy_tls_reloads_total', help: 'Swaps of the listener\'s TLS certificate, key or client CA, by result.', labelNames: ['result'], registers }),
+    tlsCertificateExpiry: new Gauge({ name: 'pave_proxy_tls_certificate_expiry_timestamp_seconds', help: 'When the listener\'s certificate (server) and the earliest of its client CAs (client_ca) expire, in epoch seconds.', labelNames: ['certificate'], registers })
   }
 }
 
@@ -63,11 +69,11 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
  * Counts one answered request. prom-client hashes the label object on every `inc`;
  * the hot path looks each label combination's child up once instead.
  */
-export function countRequest (metrics: Metrics, account: string, method: string, statusClass: string): void {
-  const key = `${account} ${method} ${statusClass}`
+export function countRequest (metrics: Metrics, account: string, method: string, statusClass: string, caller: string): void {
+  const key = `${account} ${method} ${statusClass} ${caller}`
   let child = requestChildren.get(metrics)?.get(key)
   if (child === undefined) {
-    child = metrics.requests.labels(account, method, statusClass)
+    child = metrics.requests.labels(account, method, statusClass, caller)
     let children = requestChildren.get(metrics)
     if (children === undefined) requestChildren.set(metrics, children = new Map())
     children.set(key, child)
