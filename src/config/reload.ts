@@ -36,6 +36,8 @@ export function planReload (current: Config, next: Config): ReloadPlan {
   if (tlsShape(current) !== tlsShape(next)) restartNeeded.push('tls')
   // The metrics listener is opened once (metrics.callers, read per request, changes live).
   if (current.metrics.port !== next.metrics.port || current.metrics.host !== next.metrics.host) restartNeeded.push('metrics')
+  const callerLimits = (config: Config): string => JSON.stringify((config.callers ?? []).map((c) => [c.name, c.limit ?? null, c.maxInFlight ?? null]).sort())
+  if (callerLimits(current) !== callerLimits(next)) restartNeeded.push('callers[].limit')
   return { ok: true, restartNeeded }
 }
 

@@ -187,6 +187,10 @@ export interface CallerConfig {
   readonly accounts?: readonly string[] | undefined
   /** What it may do; no rule, nothing. Default none. */
   readonly allow?: readonly AllowRule[] | undefined
+  /** Its own rate limit, whatever the account. Default none. */
+  readonly limit?: RateLimitConfig | undefined
+  /** Most of its requests in flight at once in one process (its share of the admission gate). Default: no share of its own. */
+  readonly maxInFlight?: number | undefined
 }
 
 /** A certificate match: a SAN URI (SPIFFE), a SAN DNS name, or the subject (`CN=ops-console`). */
@@ -575,6 +579,8 @@ export const CONFIG_SCHEMA = {
           },
           from: { type: 'array', items: nonEmpty, minItems: 1 },
           accounts: { type: 'array', items: nonEmpty, minItems: 1 },
+          limit: RATE_LIMIT_SCHEMA,
+          maxInFlight: { type: 'integer', minimum: 1, maximum: 1_000_000 },
           allow: {
             type: 'array',
             items: {

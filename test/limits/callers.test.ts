@@ -1,78 +1,92 @@
 /**
- * Caller budgets: each caller its own, all of them spending their account's. The
- * identity stage belongs to the callers work; here a stand-in sets `request.caller`
- * (the contract between the two) ahead of the real limits stage, over real sockets.
+ * Caller budgets through the real gateway (token callers): each caller its own
+ * budget, all of them spending their account's, a caller's share of in-flight
+ * requests, and the 429 in the access line, the audit line and the counter.
  */
 import t from 'tap'
-import Fastify from 'fastify'
-import type { AddressInfo } from 'node:net'
-import { pino } from 'pino'
-import { request } from 'undici'
-import { testConfig } from '../helpers/proxy.js'
-import { createInboundPipeline, type InboundStage } from '../../src/inbound/pipeline.js'
-import { createLimits } from '../../src/inbound/limits/stage.js'
-import { createMetrics } from '../../src/observe/metrics.js'
-import type { Config } from '../../src/config/schema.js'
-import { get, statuses } from './lib/setup.js'
+import { linesOf, startGateway, type Gateway } from '../gateway/lib/gateway.js'
 
-async function start (t: { teardown: (fn: () => unknown) => void }, callers: unknown[], accountLimit?: { requestsPerSecond: number, burst: number }): Promise<{ url: string, metrics: ReturnType<typeof createMetrics> }> {
-  const base = testConfig({ upstreamUrl: 'http://127.0.0.1:1' })
-  const config = { ...base, callers, accounts: base.accounts.map((a) => ({ ...a, limit: accountLimit })) } as unknown as Config
-  const metrics = createMetrics({ processMetrics: false })
-  const limits = createLimits(config, { log: pino({ level: 'silent' }), metrics })
-  if (limits === undefined) throw new Error('expected limits')
-  const identity: InboundStage = {
-    name: 'identity (stand-in)',
-    check (request) {
-      const name = request.headers['x-test-caller']
-      if (typeof name === 'string') (request as unknown as { caller: { name: string, proof: string } }).caller = { name, proof: 'token' }
-      return undefined
+const token = (name: string): string => `${name}-token-not-real-0123456789`
+const caller = (name: string, extra: string[] = []): string[] => [
+  `  - name: ${name}`,
+  `    tokenFile: $DIR/${name}.tokens`,
+  '    allow: [{ methods: ["*"], paths: ["/**"] }]',
+  ...extra.map((line) => `    ${line}`)
+]
+const NAMES = ['intake', 'intake-2', 'reporting', 'batch', 'console']
+const FILES = Object.fromEntries(NAMES.map((name) => [`${name}.tokens`, `${token(name)}\n`]))
+
+async function gateway (t: Parameters<typeof startGateway>[0]): Promise<Gateway> {
+  return await startGateway(t, {
+    files: FILES,
+    yaml: [
+      '  - { name: default, prefix: /, limit: { requestsPerSecond: 1, burst: 5 } }',
+      'callers:',
+      ...caller('intake', ['limit: { requestsPerSecond: 1, burst: 2 }']),
+      ...caller('intake-2', ['limit: { requestsPerSecond: 1, burst: 2 }']),
+      ...caller('reporting'),
+      ...caller('batch', ['maxInFlight: 2']),
+      ...caller('console')
+    ]
+  })
+}
+
+t.test('two callers with similar names have budgets of their own; the account budget is shared by all', async (t) => {
+  const gw = await gateway(t)
+  const as = async (name: string, count: number): Promise<Array<string | undefined>> => {
+    const scopes: Array<string | undefined> = []
+    for (let i = 0; i < count; i++) {
+      const res = await gw.call('/test/v1/sessions', { token: token(name) })
+      scopes.push(res.status === 200 ? 'ok' : /^"([\w-]+)"/.exec(String(res.headers.ratelimit))?.[1])
     }
+    return scopes
   }
-  const app = Fastify()
-  const pipeline = createInboundPipeline([identity, limits.stage])
-  app.addHook('onRequest', (request, reply, done) => { pipeline(request, reply, done) })
-  app.get('/*', { config: { account: 'default' } }, async () => ({ ok: true }))
-  app.get('/local', async () => ({ local: true }))
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(async () => { await app.close(); await limits.close() })
-  return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, metrics }
-}
+  t.same(await as('intake', 3), ['ok', 'ok', 'caller'], 'the /test account has no limit: the caller\'s own')
+  t.same(await as('intake-2', 3), ['ok', 'ok', 'caller'], 'a budget of its own')
+  const refused = await gw.call('/test/v1/sessions', { token: token('intake') })
+  t.equal(refused.headers['ratelimit-policy'], '"caller";q=1;w=1;pave-burst=2')
+  t.equal(refused.headers['x-pave-proxy-error'], 'PAVE_PROXY_RATE_LIMITED')
 
-async function as (url: string, caller: string | undefined, count: number): Promise<Array<{ status: number, scope: string | undefined }>> {
-  const answers = []
-  for (let i = 0; i < count; i++) {
-    const response = await request(`${url}/v1/sessions`, { headers: caller !== undefined ? { 'x-test-caller': caller } : {} })
-    await response.body.dump()
-    answers.push({ status: response.statusCode, scope: /^"(\w+)"/.exec(String(response.headers.ratelimit ?? ''))?.[1] })
+  // The default account: 5 at once, whoever spends them.
+  const shared: string[] = []
+  for (const name of ['reporting', 'reporting', 'console', 'console', 'reporting', 'console']) {
+    const res = await gw.call('/v1/sessions', { token: token(name) })
+    shared.push(res.status === 200 ? 'ok' : /^"(\w+)"/.exec(String(res.headers.ratelimit))?.[1] as string)
   }
-  return answers
-}
+  t.same(shared, ['ok', 'ok', 'ok', 'ok', 'ok', 'account'])
 
-t.test('two callers, each its own budget, with names that differ by one character', async (t) => {
-  const { url, metrics } = await start(t, [
-    { name: 'intake', limit: { requestsPerSecond: 1, burst: 2 } },
-    { name: 'intake-', limit: { requestsPerSecond: 1, burst: 2 } },
-    { name: 'reporting' }
-  ])
-  t.same(await as(url, 'intake', 3), [{ status: 200, scope: undefined }, { status: 200, scope: undefined }, { status: 429, scope: 'caller' }])
-  t.same((await as(url, 'intake-', 3)).map((a) => a.status), [200, 200, 429], 'a budget of its own')
-  t.same((await as(url, 'reporting', 5)).map((a) => a.status), [200, 200, 200, 200, 200], 'a caller without a limit, on an account without one')
-  t.same((await as(url, undefined, 3)).map((a) => a.status), [200, 200, 200], 'no caller: no caller budget')
-  const policy = await request(`${url}/v1/sessions`, { headers: { 'x-test-caller': 'intake' } })
-  await policy.body.dump()
-  t.equal(policy.headers['ratelimit-policy'], '"caller";q=1;w=1;pave-burst=2')
-  t.match(await metrics.registry.metrics(), /pave_proxy_rate_limited_total\{caller="intake",account="default",scope="caller"\} 2/)
-  t.equal((await get(`${url}/local`)).status, 200, 'a route without an account is never limited')
+  const lines = linesOf(gw.proxy)
+  const access = lines.find((l) => l.msg === 'request completed' && l.status === 429)
+  t.match(access, { error: 'PAVE_PROXY_RATE_LIMITED', caller: 'intake' }, 'the access line')
+  const audit = lines.filter((l) => l.audit === true && l.status === 429)
+  t.ok(audit.length >= 4, 'every 429 in the audit trail')
+  t.match(audit.find((l) => l.caller === 'console'), { proof: 'token', account: 'default', method: 'GET', path: '/v1/sessions', status: 429, code: 'PAVE_PROXY_RATE_LIMITED' })
+  const metrics = (await gw.call('/metrics')).body
+  t.match(metrics, /pave_proxy_rate_limited_total\{caller="intake",account="test",scope="caller"\} 2/)
+  t.match(metrics, /pave_proxy_rate_limited_total\{caller="console",account="default",scope="account"\} 1/)
 })
 
-t.test('the account budget is shared by its callers; a refusal spends neither budget', async (t) => {
-  const { url, metrics } = await start(t, [
-    { name: 'a', limit: { requestsPerSecond: 1, burst: 2 } },
-    { name: 'b', limit: { requestsPerSecond: 1, burst: 5 } }
-  ], { requestsPerSecond: 1, burst: 3 })
-  t.same((await as(url, 'a', 2)).map((a) => a.status), [200, 200])
-  t.same(await as(url, 'b', 3), [{ status: 200, scope: undefined }, { status: 429, scope: 'account' }, { status: 429, scope: 'account' }], 'b has its own budget left, the account has not')
-  t.same(await as(url, 'a', 1), [{ status: 429, scope: 'caller' }])
-  t.match(await metrics.registry.metrics(), /pave_proxy_rate_limited_total\{caller="b",account="default",scope="account"\} 2/)
+t.test('maxInFlight: a caller\'s share of the gate; the others are not held', async (t) => {
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const gw = await gateway(t)
+  gw.upstream.server.removeAllListeners('request')
+  let arrived = 0
+  gw.upstream.server.on('request', (_req, res) => {
+    arrived++
+    void held.then(() => res.writeHead(200).end('{}'))
+  })
+  const first = [gw.call('/test/x', { token: token('batch') }), gw.call('/test/x', { token: token('batch') })]
+  while (arrived < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+  const third = await gw.call('/test/x', { token: token('batch') })
+  t.equal(third.status, 429)
+  t.equal(third.headers['retry-after'], '1')
+  t.equal(third.headers['ratelimit-policy'], '"caller-in-flight";q=2;qu="concurrent-requests"')
+  t.equal(third.headers.ratelimit, '"caller-in-flight";r=0')
+  const other = gw.call('/test/x', { token: token('console') })
+  release()
+  t.same((await Promise.all(first)).map((r) => r.status), [200, 200])
+  t.equal((await other).status, 200, 'another caller passed')
+  t.equal((await gw.call('/test/x', { token: token('batch') })).status, 200, 'places given back')
+  t.match((await gw.call('/metrics')).body, /pave_proxy_rate_limited_total\{caller="batch",account="test",scope="caller"\} 1/)
 })

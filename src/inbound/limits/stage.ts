@@ -13,9 +13,10 @@
  * Built only when some limit is configured; without one, nothing of this runs.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Config, RateLimitConfig } from '../../config/schema.js'
+import type { Config } from '../../config/schema.js'
 import type { Metrics } from '../../observe/metrics.js'
 import type { InboundStage, Refusal, StageVerdict } from '../pipeline.js'
+import { callerLabel } from '../callers.js'
 import { limitRule, retryAfterSeconds, type LimitRule } from './gcra.js'
 import { MemoryLimitStore } from './memory-store.js'
 import { RedisLimitStore } from './redis-store.js'
@@ -44,21 +45,18 @@ export interface LimitsOptions {
   readonly memory?: MemoryLimitStore
 }
 
-/** What callers' configuration this stage reads (`callers[].name`, `callers[].limit`). */
-interface CallerLimitSource { readonly callers?: ReadonlyArray<{ readonly name: string, readonly limit?: RateLimitConfig | undefined }> | undefined }
-
-/** The caller's name for labels (`anonymous` without callers). */
-function callerName (request: FastifyRequest): string | undefined {
-  return (request as FastifyRequest & { caller?: { readonly name: string } }).caller?.name
-}
 
 /** `undefined` when no account or caller has a limit. */
 export function createLimits (config: Config, options: LimitsOptions): Limits | undefined {
   const accountRules = new Map<string, LimitRule>()
   for (const account of config.accounts) if (account.limit !== undefined) accountRules.set(account.name, limitRule(account.limit))
   const callerRules = new Map<string, LimitRule>()
-  for (const caller of (config as Config & CallerLimitSource).callers ?? []) if (caller.limit !== undefined) callerRules.set(caller.name, limitRule(caller.limit))
-  if (accountRules.size === 0 && callerRules.size === 0) return undefined
+  const callerShares = new Map<string, number>()
+  for (const caller of config.callers ?? []) {
+    if (caller.limit !== undefined) callerRules.set(caller.name, limitRule(caller.limit))
+    if (caller.maxInFlight !== undefined) callerShares.set(caller.name, caller.maxInFlight)
+  }
+  if (accountRules.size === 0 && callerRules.size === 0 && callerShares.size === 0) return undefined
 
   const { metrics, log } = options
   const now = options.now ?? Date.now
@@ -106,20 +104,46 @@ export function createLimits (config: Config, options: LimitsOptions): Limits | 
   const refuse = (request: FastifyRequest, account: string, plan: LimitPlan, decision: Decision): StageVerdict => {
     if (decision === undefined) return undefined
     if (decision.scope === 'unavailable') return UNAVAILABLE
-    metrics.rateLimited.inc({ caller: callerName(request) ?? 'anonymous', account, scope: decision.scope })
+    metrics.rateLimited.inc({ caller: callerLabel(request), account, scope: decision.scope })
     return rateLimited(decision.scope, decision.rule >= 0 ? plan.rules[decision.rule] : undefined, decision.waitMs)
   }
 
+  const inFlight = new Map<string, number>()
   const stage: InboundStage = {
     name: 'limits',
-    check (request) {
+    check (request, reply) {
       const account = request.routeOptions.config.account
       if (account === undefined) return undefined
-      const plan = planFor(account, callerName(request))
+      const caller = request.caller?.name
+      // The caller's share of the gate: a place is taken now and given back when the response closes.
+      let release: (() => void) | undefined
+      if (caller !== undefined && callerShares.has(caller)) {
+        const taken = inFlight.get(caller) ?? 0
+        if (taken >= (callerShares.get(caller) as number)) {
+          metrics.rateLimited.inc({ caller, account, scope: 'caller' })
+          return concurrencyRefusal(callerShares.get(caller) as number)
+        }
+        inFlight.set(caller, taken + 1)
+        let released = false
+        release = () => {
+          if (released) return
+          released = true
+          inFlight.set(caller, (inFlight.get(caller) as number) - 1)
+        }
+        reply.raw.once('close', release)
+      }
+      const plan = planFor(account, caller)
       if (plan === null) return undefined
       const decision = store.decide(plan)
       if (decision === undefined) return undefined
-      if (decision instanceof Promise) return decision.then((settled) => refuse(request, account, plan, settled))
+      if (decision instanceof Promise) {
+        return decision.then((settled) => {
+          const verdict = refuse(request, account, plan, settled)
+          if (verdict !== undefined) release?.()
+          return verdict
+        })
+      }
+      release?.()
       return refuse(request, account, plan, decision)
     }
   }
@@ -152,6 +176,18 @@ export function rateLimited (scope: LimitScope, rule: LimitRule | undefined, wai
   }
   if (rule !== undefined) headers['ratelimit-policy'] = policyField(scope, rule)
   return { code: 'PAVE_PROXY_RATE_LIMITED', headers }
+}
+
+/** Over its share of in-flight requests: a concurrency quota (the draft's `concurrent-requests` unit). */
+export function concurrencyRefusal (maxInFlight: number): Refusal {
+  return {
+    code: 'PAVE_PROXY_RATE_LIMITED',
+    headers: {
+      'retry-after': '1',
+      'ratelimit-policy': `"caller-in-flight";q=${maxInFlight};qu="concurrent-requests"`,
+      ratelimit: '"caller-in-flight";r=0'
+    }
+  }
 }
 
 /**
