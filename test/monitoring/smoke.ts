@@ -51,7 +51,7 @@ const EXPECTED_ALERT_DATA: Record<string, Array<Record<string, string>>> = {
   PaveProxyClockOffsetHigh: [{ job: JOB }],
   PaveProxyPaveUnreachable: [{ code: 'PAVE_PROXY_UPSTREAM_TIMEOUT' }, { code: 'PAVE_PROXY_UPSTREAM_UNREACHABLE' }],
   PaveProxyOverloaded: [{ namespace: 'smoke' }],
-  PaveProxyCallerRateLimited: [{ caller: 'reports', scope: 'account' }],
+  PaveProxyCallerRateLimited: [{ caller: 'intake', scope: 'account' }, { caller: 'reports', scope: 'caller' }],
   PaveProxyConfigReloadRejected: [{ namespace: 'smoke' }],
   PaveProxyNoSuccessfulRequests: []
 }
@@ -125,7 +125,8 @@ export async function runMonitoringSmoke (say: (line: string) => void = () => {}
       account('wrong', '/wrong', 'not-the-secret') +
       account('limited', '/limited', DEMO_ACCOUNT.secret, ', limit: { requestsPerSecond: 1, burst: 1 }'),
       'callers:',
-      ...Object.keys(tokens).map((name) => `  - { name: ${name}, tokenFile: ${join(dir, `${name}.tokens`)}, allow: [{ methods: [GET], paths: ["/v1/**"] }] }`)
+      ...Object.keys(tokens).map((name) => `  - { name: ${name}, tokenFile: ${join(dir, `${name}.tokens`)}, allow: [{ methods: [GET], paths: ["/v1/**"] }]` +
+        (name === 'reports' ? ', limit: { requestsPerSecond: 5, burst: 5 } }' : ' }'))
     ].join('\n') + '\n')
     const config = loadConfig({ env: { PAVE_PROXY_CONFIG: configFile, PORT: '0', PAVE_PROXY_SHUTDOWN_DELAY_MS: '0' } })
     const app = await buildApp(config, { logStream: new Writable({ write: (_chunk, _encoding, callback) => { callback() } }) })
@@ -155,10 +156,12 @@ export async function runMonitoringSmoke (say: (line: string) => void = () => {}
         await Promise.all([call('/v1/callbacks', 'intake'), call('/wrong/v1/callbacks', 'intake'), call('/v1/unreachable', 'intake'), call('/v1/hang', 'intake')])
         if (round % 4 === 0) {
           // Overload: eight at once against four places and one queue slot; three at once on
-          // an account allowed one per second; a caller without a token.
+          // an account allowed one per second; eight at once from a caller allowed five a
+          // second; a caller without a token.
           await Promise.all([
-            ...Array.from({ length: 8 }, async () => { await call('/v1/slow', 'reports') }),
-            ...Array.from({ length: 3 }, async () => { await call('/limited/v1/callbacks', 'reports') }),
+            ...Array.from({ length: 8 }, async () => { await call('/v1/slow', 'intake') }),
+            ...Array.from({ length: 3 }, async () => { await call('/limited/v1/callbacks', 'intake') }),
+            ...Array.from({ length: 8 }, async () => { await call('/v1/callbacks', 'reports') }),
             call('/v1/callbacks')
           ])
         }
