@@ -14,8 +14,9 @@ import { createGuardStage, createInboundGuard } from './inbound/guard.js'
 import { planReload, tlsMaterialChanged } from './config/reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
 import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
-import { createMetrics, type Metrics } from './observe/metrics.js'
+import { countReload, createMetrics, type Metrics } from './observe/metrics.js'
 import { adminRoutes, type Lifecycle } from './observe/admin.js'
+import { buildMetricsListener } from './observe/metrics-listener.js'
 import { ProxyError, type ErrorCode } from './errors.js'
 import { loggerOptions } from './observe/logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
@@ -23,6 +24,7 @@ import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
 import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
+import { createLimits } from './inbound/limits/stage.js'
 import { listenerTlsOptions, manageListenerTls, type ListenerTls } from './inbound/listener-tls.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
@@ -55,6 +57,11 @@ declare module 'fastify' {
     lifecycle: Lifecycle
     signer: Signer
     metrics: Metrics
+    /**
+     * With `metrics.port`: the separate listener for `/metrics` and the probes, built but
+     * not listening (`main.ts` listens on it); closed when this app closes. Otherwise undefined.
+     */
+    metricsListener: FastifyInstance | undefined
     clockSkew: ClockSkew | undefined
     /** OpenTelemetry tracing, when configured (flushed and shut down when the app closes). */
     tracing: Tracing | undefined
@@ -107,7 +114,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), logger }) : undefined
   let current = config
   const accounts = new AccountTable(config.accounts)
-  const metrics = createMetrics()
+  const capacity = overloadOptions(config, options.overload)
+  const gate = new AdmissionGate(capacity)
+  const metrics = createMetrics({ queued: () => gate.queued })
   const now = options.now ?? Date.now
   const clockSkew = config.signing.clockSkewCorrection
     ? new ClockSkew({
@@ -141,7 +150,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('reload', (next: Config): boolean => {
     const plan = planReload(current, next)
     if (!plan.ok) {
-      metrics.reloads.inc({ result: 'rejected' })
+      countReload(metrics, 'rejected')
       app.log.error({ reason: plan.reason }, 'configuration reload refused; the running configuration stays')
       return false
     }
@@ -156,7 +165,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
     current = next
-    metrics.reloads.inc({ result: 'applied' })
+    countReload(metrics, 'applied')
     app.log.info({ changedAccounts: changed, restartNeeded: plan.restartNeeded, logLevel: next.logLevel }, 'configuration reloaded')
     app.log.level = next.logLevel
     return true
@@ -180,11 +189,15 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   }
 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
-  const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = tracing?.stage !== undefined ? [tracing.stage, targetStage] : [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
   if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
-  stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
+  const limits = createLimits(config, { log: logger, metrics })
+  if (limits !== undefined) {
+    stages.push(limits.stage)
+    app.addHook('onClose', limits.close)
+  }
+  stages.push(createAdmissionStage(gate, capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages, tracing?.waited)
 
   app.addHook('onRequest', (request, reply, done) => {
@@ -208,8 +221,13 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     sendError(reply, (PROXIED_METHODS as readonly string[]).includes(request.method) ? 'PAVE_PROXY_ROUTE_NOT_FOUND' : 'PAVE_PROXY_METHOD_NOT_ALLOWED')
   })
 
-  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, tracing })
+  const separateMetrics = config.metrics.port !== undefined
+  const metricsListener = separateMetrics ? await buildMetricsListener({ logger: logger.child({ listener: 'metrics' }), lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state }) : undefined
+  app.decorate('metricsListener', metricsListener)
+  // Runs after the main listener has drained (Fastify closes its server first).
+  if (metricsListener !== undefined) app.addHook('onClose', async () => { await metricsListener.close() })
+  await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state, serveMetrics: !separateMetrics })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits, tracing })
   return app
 }
 

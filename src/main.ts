@@ -4,12 +4,14 @@
  * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
 import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import { USAGE, UsageError, parseCommandLine, type CommandLine } from './config/cli.js'
 import { serializeError } from './observe/logging.js'
+import { countReload } from './observe/metrics.js'
 import type { Config } from './config/schema.js'
 import { watchFiles, type Watcher } from './config/watch.js'
 import { TRACE_SHUTDOWN_TIMEOUT_MS } from './observe/tracing.js'
@@ -103,7 +105,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
       next = loadConfig({ env: process.env, argv: commandLine })
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
-      app.metrics.reloads.inc({ result: 'rejected' })
+      countReload(app.metrics, 'rejected')
       if (error.listenerTls) app.metrics.tlsReloads.inc({ result: 'rejected' })
       log.error({ problems: error.problems }, 'the new configuration is invalid; the running configuration stays')
       return
@@ -146,7 +148,15 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
   })
 
   await app.listen({ host: config.host, port: config.port })
-  log.info({ accounts: config.accounts.map((a) => ({ name: a.name, prefix: a.prefix })), upstream: config.upstream.url, version: version() }, 'pave-proxy ready')
+  // The separate metrics listener (metrics.port), when configured: /metrics and the probes only.
+  let metricsAddress: { host: string, port: number } | undefined
+  if (app.metricsListener !== undefined) {
+    await app.metricsListener.listen({ host: config.metrics.host ?? config.host, port: config.metrics.port })
+    const address = app.metricsListener.server.address() as AddressInfo
+    metricsAddress = { host: address.address, port: address.port }
+  }
+  const address = app.server.address() as AddressInfo
+  log.info({ accounts: config.accounts.map((a) => ({ name: a.name, prefix: a.prefix })), upstream: config.upstream.url, port: address.port, ...(metricsAddress !== undefined ? { metrics: metricsAddress } : {}), version: version() }, 'pave-proxy ready')
 }
 
 function sleep (ms: number): Promise<void> {

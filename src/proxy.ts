@@ -18,6 +18,7 @@ import { BodyRecorder } from './upstream/body-recorder.js'
 import { sendError } from './reply-error.js'
 import { forward, type ForwardContext } from './upstream/forward.js'
 import type { Tracing } from './observe/tracing.js'
+import type { Limits } from './inbound/limits/stage.js'
 
 /** Methods forwarded to PAVE. CONNECT and TRACE never are. */
 export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const
@@ -35,6 +36,8 @@ export interface ProxyRoutesOptions {
   readonly clockSkew: ClockSkew | undefined
   /** Undefined when tracing is off. */
   readonly tracing?: Tracing | undefined
+  /** The rate limits, when any is configured (PAVE's 429s pause an account with a limit). */
+  readonly limits?: Limits | undefined
 }
 
 declare module 'fastify' {
@@ -46,7 +49,7 @@ declare module 'fastify' {
 
 /** Registers one route set per account; bodies reach the handler as unread streams. */
 export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOptions): Promise<void> {
-  const { config, accounts, signer, dispatcher, metrics, clockSkew, tracing } = options
+  const { config, accounts, signer, dispatcher, metrics, clockSkew, tracing, limits } = options
   const upstream = new URL(config.upstream.url)
 
   // Bodies are streamed, never parsed: every content type (or none) passes through unread.
@@ -66,6 +69,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       retries: config.upstream.retries,
       tracing,
       propagateTrace: config.tracing.propagateUpstream,
+      onUpstreamRateLimited: limits?.pausesOnUpstream(name) === true ? (retryAfter) => { limits.upstreamLimited(name, retryAfter) } : undefined,
       account: (): AccountConfig => {
         const account = accounts.get(name)
         /* c8 ignore next -- reloads never remove an account (they are refused instead) */

@@ -139,14 +139,29 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  const passwordFile = getPath(raw, 'limits.redis.passwordFile')
+  if (typeof passwordFile === 'string' && passwordFile !== '') {
+    const label = labelOf('/limits/redis/passwordFile', labels)
+    const path = isAbsolute(passwordFile) ? passwordFile : resolve(cwd, passwordFile)
+    setPath(raw, 'limits.redis.passwordFile', path)
+    try {
+      const password = readFile(path).replace(/\r?\n$/, '')
+      if (password === '') problems.push(`${label}: the file is empty`)
+      else setPath(raw, 'limits.redis.password', password)
+    } catch (error) {
+      problems.push(`${label}: cannot read ${path} (${errnoCode(error)})`)
+    }
+  }
+
   prepareCallers(raw, { cwd, readFile, problems, accountNames: new Set(accounts.map((a) => (isObject(a) ? a.name : undefined))) })
 
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
-  const caFile = getPath(raw, 'upstream.caFile')
-  if (typeof caFile === 'string' && caFile !== '') {
-    const label = labelOf('/upstream/caFile', labels)
+  for (const setting of ['upstream.caFile', 'limits.redis.caFile']) {
+    const caFile = getPath(raw, setting)
+    if (typeof caFile !== 'string' || caFile === '') continue
+    const label = labelOf('/' + setting.split('.').join('/'), labels)
     const path = isAbsolute(caFile) ? caFile : resolve(cwd, caFile)
-    setPath(raw, 'upstream.caFile', path)
+    setPath(raw, setting, path)
     try {
       if (!holdsCertificates(readFile(path))) problems.push(`${label}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
     } catch (error) {
@@ -344,12 +359,15 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
       else if (url.username !== '' || url.password !== '') problems.push(`${label} must not carry credentials: send them as OTEL_EXPORTER_OTLP_HEADERS`)
     }
   }
+  problems.push(...limitsProblems(raw, labels))
 
   const lifetime = getPath(raw, 'signing.tokenLifetimeSeconds')
   const margin = getPath(raw, 'signing.refreshMarginSeconds')
   if (typeof lifetime === 'number' && typeof margin === 'number' && margin * 2 > lifetime) {
     problems.push(`${labelOf('/signing/refreshMarginSeconds', labels)} must be at most half of ${labelOf('/signing/tokenLifetimeSeconds', labels)}`)
   }
+
+  problems.push(...metricsListenerProblems(raw, labels))
 
   // Never empty: without accounts in the file, the environment's default account is required.
   const accounts = (raw.accounts as unknown[]).filter(isObject) as Raw[]
@@ -363,6 +381,45 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     else seenPrefixes.set(account.prefix, account.name)
     if (typeof account.prefix === 'string' && isReservedPath(account.prefix)) {
       problems.push(`account "${String(account.name)}": prefix ${account.prefix} is reserved for the proxy's own endpoints`)
+    }
+  }
+  return problems
+}
+
+/** The separate metrics listener: a host needs a port, and the port must not be the main one. */
+function metricsListenerProblems (raw: Raw, labels: Map<string, string>): string[] {
+  const port = getPath(raw, 'metrics.port')
+  const host = getPath(raw, 'metrics.host')
+  if (port === undefined) {
+    return host !== undefined ? [`${labelOf('/metrics/host', labels)} needs ${labelOf('/metrics/port', labels)}`] : []
+  }
+  const mainPort = getPath(raw, 'port')
+  const sameHost = host === undefined || host === getPath(raw, 'host')
+  if (port !== 0 && port === mainPort && sameHost) {
+    return [`${labelOf('/metrics/port', labels)} must differ from ${labelOf('/port', labels)}`]
+  }
+  return []
+}
+
+/** The Redis store's URL: required with `store: redis`, redis: or rediss:, and never printed (it may hold a password). */
+function limitsProblems (raw: Raw, labels: Map<string, string>): string[] {
+  const problems: string[] = []
+  const url = getPath(raw, 'limits.redis.url')
+  const label = labelOf('/limits/redis/url', labels)
+  if (getPath(raw, 'limits.store') === 'redis' && url === undefined) {
+    problems.push(`${label} is required when ${labelOf('/limits/store', labels)} is redis`)
+  }
+  if (typeof url === 'string' && url !== '') {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      problems.push(`${label} must be a URL such as redis://redis.example:6379 or rediss://redis.example:6380`)
+    }
+    if (parsed !== undefined) {
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') problems.push(`${label} must use redis: or rediss:`)
+      else if (parsed.hostname === '') problems.push(`${label} must name a host`)
+      else if (!/^\/?\d*$/.test(parsed.pathname) || parsed.search !== '' || parsed.hash !== '') problems.push(`${label} may name a database number (/0) but no other path or query`)
     }
   }
   return problems

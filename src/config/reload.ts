@@ -19,7 +19,7 @@ export type ReloadPlan =
   | { readonly ok: true, readonly restartNeeded: readonly string[] }
   | { readonly ok: false, readonly reason: string }
 
-const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'audit', 'tracing'] as const
+const RESTART_ONLY = ['host', 'port', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'limits', 'audit', 'tracing'] as const
 
 export function planReload (current: Config, next: Config): ReloadPlan {
   const routes = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.prefix]).sort())
@@ -30,7 +30,14 @@ export function planReload (current: Config, next: Config): ReloadPlan {
     return { ok: false, reason: 'callers were added or removed altogether (the gateway switched on or off): restart to apply' }
   }
   const restartNeeded: string[] = RESTART_ONLY.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]))
+  // The limit stage is built once: a changed account limit applies at the next start.
+  const limits = (config: Config): string => JSON.stringify(config.accounts.map((a) => [a.name, a.limit ?? null]).sort())
+  if (limits(current) !== limits(next)) restartNeeded.push('accounts[].limit')
   if (tlsShape(current) !== tlsShape(next)) restartNeeded.push('tls')
+  // The metrics listener is opened once (metrics.callers, read per request, changes live).
+  if (current.metrics.port !== next.metrics.port || current.metrics.host !== next.metrics.host) restartNeeded.push('metrics')
+  const callerLimits = (config: Config): string => JSON.stringify((config.callers ?? []).map((c) => [c.name, c.limit ?? null, c.maxInFlight ?? null]).sort())
+  if (callerLimits(current) !== callerLimits(next)) restartNeeded.push('callers[].limit')
   return { ok: true, restartNeeded }
 }
 

@@ -19,6 +19,45 @@ export interface AccountConfig {
   readonly apiSecret: string
   /** Where the secret was read from, when it came from a file (watched for rotation). */
   readonly apiSecretFile?: string | undefined
+  /** The budget of the whole deployment for this account, whichever caller spends it. Default: none. */
+  readonly limit?: RateLimitConfig | undefined
+}
+
+/**
+ * A rate limit (GCRA, the token-bucket family): up to `burst` requests at once, then
+ * `requestsPerSecond` on average; a full burst is back after `burst / requestsPerSecond` s idle.
+ */
+export interface RateLimitConfig {
+  /** The steady rate, requests per second (fractions allowed: 0.5 is one every two seconds). */
+  readonly requestsPerSecond: number
+  /** Requests allowed at once after a quiet period. Default: `requestsPerSecond` rounded up (at least 1). */
+  readonly burst?: number | undefined
+}
+
+/** Where the rate limits keep their state (see `inbound/limits/`). */
+export interface LimitsConfig {
+  /** `memory` (each process its own state) or `redis` (shared by every replica). Default `memory`. */
+  readonly store: 'memory' | 'redis'
+  readonly redis: RedisLimitsConfig
+}
+
+export interface RedisLimitsConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required with `store: redis`. Never printed. */
+  readonly url?: string | undefined
+  /** Prefix of every key the proxy writes. Default {@link DEFAULT_REDIS_KEY_PREFIX}. */
+  readonly keyPrefix: string
+  /** Longest wait for one limit decision; then Redis counts as unavailable. Default 50 ms. */
+  readonly timeoutMs: number
+  /** File holding the Redis password (overrides one in the URL). Default none. */
+  readonly passwordFile?: string | undefined
+  /** The password read from `passwordFile`. Never logged. */
+  readonly password?: string | undefined
+  /** Use TLS even with a `redis://` URL. Default false (`rediss://` always uses TLS). */
+  readonly tls: boolean
+  /** PEM file of CA certificates trusted for Redis's TLS certificate (a private CA). Default: the system's. */
+  readonly caFile?: string | undefined
+  /** While Redis is unavailable: `local` (each process limits alone), `open` (no limit) or `closed` (503). Default `local`. */
+  readonly onError: 'local' | 'open' | 'closed'
 }
 
 export interface UpstreamConfig {
@@ -114,6 +153,20 @@ export interface CapacityConfig {
 }
 
 /**
+ * The separate metrics listener. Without `port`, `/metrics` is served on the main
+ * listener as before; with it, `/metrics`, `/healthz` and `/readyz` are served there
+ * and the main listener keeps only its probes.
+ */
+export interface MetricsConfig {
+  /** Port of a second listener serving `/metrics`, `/healthz` and `/readyz` only. Default none (`/metrics` on the main port). */
+  readonly port?: number | undefined
+  /** Address of that listener. Default: the main listener's `host`. */
+  readonly host?: string | undefined
+  /** With `callers` set: the caller names allowed to read `/metrics` on the main port. Default: open, as without callers. The metrics port (`port`) knows no callers: who reaches it reads it. */
+  readonly callers?: readonly string[] | undefined
+}
+
+/**
  * One caller of the gateway (`callers:` in the configuration file): who it is, how it
  * proves it, and what it may do. With `callers` set, every other request is refused.
  */
@@ -134,6 +187,10 @@ export interface CallerConfig {
   readonly accounts?: readonly string[] | undefined
   /** What it may do; no rule, nothing. Default none. */
   readonly allow?: readonly AllowRule[] | undefined
+  /** Its own rate limit, whatever the account. Default none. */
+  readonly limit?: RateLimitConfig | undefined
+  /** Most of its requests in flight at once in one process (its share of the admission gate). Default: no share of its own. */
+  readonly maxInFlight?: number | undefined
 }
 
 /** A certificate match: a SAN URI (SPIFFE), a SAN DNS name, or the subject (`CN=ops-console`). */
@@ -171,11 +228,6 @@ export interface AuditConfig {
   readonly file?: string | undefined
 }
 
-/** Who may read `/metrics`. */
-export interface MetricsConfig {
-  /** With `callers` set: the caller names allowed to read `/metrics`. Default: open, as without callers. */
-  readonly callers?: readonly string[] | undefined
-}
 
 /** The samplers of `OTEL_TRACES_SAMPLER` that the proxy knows. */
 export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
@@ -260,6 +312,8 @@ export interface Config {
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
   readonly tracing: TracingConfig
+  readonly metrics: MetricsConfig
+  readonly limits: LimitsConfig
   /** TLS on the listener. Default none: plain HTTP. */
   readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
@@ -267,8 +321,6 @@ export interface Config {
   readonly callers?: readonly CallerConfig[] | undefined
   /** The audit trail. Default: standard output, with `callers` set. */
   readonly audit?: AuditConfig | undefined
-  /** Who may read `/metrics`. Default: open. */
-  readonly metrics?: MetricsConfig | undefined
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
 }
@@ -300,6 +352,8 @@ export const DEFAULT_SEND_TIMEOUT_MS = 60_000
 export const DEFAULT_TRACING_SERVICE_NAME = 'pave-proxy'
 export const DEFAULT_TRACING_SAMPLER: TraceSampler = 'parentbased_always_on'
 export const DEFAULT_TRACING_EXPORT_TIMEOUT_MS = 10_000
+export const DEFAULT_REDIS_KEY_PREFIX = 'pave-proxy:'
+export const DEFAULT_REDIS_TIMEOUT_MS = 50
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
@@ -353,6 +407,11 @@ export function defaultSettings (): Record<string, unknown> {
       exportTimeoutMs: DEFAULT_TRACING_EXPORT_TIMEOUT_MS,
       disabled: false,
       propagateUpstream: false
+    },
+    metrics: {},
+    limits: {
+      store: 'memory',
+      redis: { keyPrefix: DEFAULT_REDIS_KEY_PREFIX, timeoutMs: DEFAULT_REDIS_TIMEOUT_MS, tls: false, onError: 'local' }
     }
   }
 }
@@ -393,6 +452,9 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'capacity.maxQueued', env: 'PAVE_PROXY_MAX_QUEUED', type: 'integer' },
   { path: 'capacity.queueTimeoutMs', env: 'PAVE_PROXY_QUEUE_TIMEOUT_MS', type: 'integer' },
   { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
+  { path: 'limits.store', env: 'PAVE_PROXY_LIMITS_STORE', type: 'string' },
+  { path: 'limits.redis.url', env: 'PAVE_PROXY_REDIS_URL', type: 'string' },
+  { path: 'limits.redis.passwordFile', env: 'PAVE_PROXY_REDIS_PASSWORD_FILE', type: 'string' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
   { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
   { path: 'tracing.endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', type: 'string' },
@@ -406,6 +468,8 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'tracing.samplerArg', env: 'OTEL_TRACES_SAMPLER_ARG', type: 'number' },
   { path: 'tracing.disabled', env: 'OTEL_SDK_DISABLED', type: 'boolean' },
   { path: 'tracing.propagateUpstream', env: 'PAVE_PROXY_TRACING_PROPAGATE_UPSTREAM', type: 'boolean' },
+  { path: 'metrics.port', env: 'PAVE_PROXY_METRICS_PORT', flag: 'metrics-port', type: 'integer' },
+  { path: 'metrics.host', env: 'PAVE_PROXY_METRICS_HOST', type: 'string' },
   { path: 'tls.certFile', env: 'PAVE_PROXY_TLS_CERT_FILE', type: 'string' },
   { path: 'tls.keyFile', env: 'PAVE_PROXY_TLS_KEY_FILE', type: 'string' },
   { path: 'tls.clientCaFile', env: 'PAVE_PROXY_TLS_CLIENT_CA_FILE', type: 'string' },
@@ -441,12 +505,22 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = Object.freeze([
 const ms = { type: 'integer', minimum: 1, maximum: 86_400_000 }
 const msOrZero = { type: 'integer', minimum: 0, maximum: 86_400_000 }
 const nonEmpty = { type: 'string', minLength: 1 }
+/** The JSON schema of a `limit: { requestsPerSecond, burst }` (accounts and callers). */
+export const RATE_LIMIT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestsPerSecond'],
+  properties: {
+    requestsPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
+    burst: { type: 'integer', minimum: 1, maximum: 1_000_000 }
+  }
+}
 
 /** JSON schema of the merged configuration (after defaults, file, environment and flags). */
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'tracing', 'accounts'],
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'tracing', 'limits', 'metrics', 'accounts'],
   properties: {
     host: nonEmpty,
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -510,6 +584,36 @@ export const CONFIG_SCHEMA = {
         sendTimeoutMs: ms
       }
     },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        host: nonEmpty,
+        callers: { type: 'array', items: nonEmpty }
+      }
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        store: { enum: ['memory', 'redis'] },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: nonEmpty,
+            keyPrefix: { type: 'string', maxLength: 128 },
+            timeoutMs: { type: 'integer', minimum: 1, maximum: 10_000 },
+            passwordFile: nonEmpty,
+            password: nonEmpty,
+            tls: { type: 'boolean' },
+            caFile: nonEmpty,
+            onError: { enum: ['local', 'open', 'closed'] }
+          }
+        }
+      }
+    },
     callers: {
       type: 'array',
       minItems: 1,
@@ -536,6 +640,8 @@ export const CONFIG_SCHEMA = {
           },
           from: { type: 'array', items: nonEmpty, minItems: 1 },
           accounts: { type: 'array', items: nonEmpty, minItems: 1 },
+          limit: RATE_LIMIT_SCHEMA,
+          maxInFlight: { type: 'integer', minimum: 1, maximum: 1_000_000 },
           allow: {
             type: 'array',
             items: {
@@ -555,11 +661,6 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: { file: nonEmpty }
-    },
-    metrics: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { callers: { type: 'array', items: nonEmpty } }
     },
     tracing: {
       type: 'object',
@@ -604,7 +705,8 @@ export const CONFIG_SCHEMA = {
           username: nonEmpty,
           apiKey: nonEmpty,
           apiSecret: nonEmpty,
-          apiSecretFile: nonEmpty
+          apiSecretFile: nonEmpty,
+          limit: RATE_LIMIT_SCHEMA
         }
       }
     }

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Metrics } from './metrics.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
+import { sendError } from '../reply-error.js'
 
 /** Mutable process state the admin endpoints report. */
 export interface Lifecycle {
@@ -13,8 +14,21 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export async function adminRoutes (app: FastifyInstance, options: { lifecycle: Lifecycle, metrics: Metrics, clockSkew: ClockSkew | undefined }): Promise<void> {
-  const { lifecycle, metrics, clockSkew } = options
+export interface AdminRoutesOptions {
+  readonly lifecycle: Lifecycle
+  readonly metrics: Metrics
+  readonly clockSkew: ClockSkew | undefined
+  /** The rate limits' store and its state (Redis available or not), when limits are configured. */
+  readonly limits?: (() => Record<string, string>) | undefined
+  /**
+   * `false` when a separate metrics listener serves `/metrics`: this one then answers it
+   * with 404 `PAVE_PROXY_METRICS_ELSEWHERE` (never forwarded). Default true.
+   */
+  readonly serveMetrics?: boolean
+}
+
+export async function adminRoutes (app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  const { lifecycle, metrics, clockSkew, limits } = options
   app.get('/healthz', async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
@@ -24,9 +38,15 @@ export async function adminRoutes (app: FastifyInstance, options: { lifecycle: L
     const clock = clockSkew !== undefined
       ? { clockOffsetMs: clockSkew.offsetMs, clockOffsetBeyondThreshold: clockSkew.beyondThreshold }
       : {}
-    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...clock })
-    return { status: 'ready', ...clock }
+    // Redis unavailable is not unready: requests are still decided (by limits.redis.onError).
+    const details = limits !== undefined ? { ...clock, limits: limits() } : clock
+    if (lifecycle.draining) return await reply.code(503).send({ status: 'draining', ...details })
+    return { status: 'ready', ...details }
   })
+  if (options.serveMetrics === false) {
+    app.get('/metrics', (_request, reply) => { sendError(reply, 'PAVE_PROXY_METRICS_ELSEWHERE') })
+    return
+  }
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics()
     void reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store')

@@ -1,6 +1,6 @@
 /**
  * The audit trail (with `callers` configured, or `audit.file` set): one JSON line for
- * every refusal (401, 403, the proxy's or PAVE's) and every state-changing call (POST,
+ * every refusal (401, 403, 429, the proxy's or PAVE's) and every state-changing call (POST,
  * PUT, PATCH, DELETE), written when the response closes:
  *
  * `time` (epoch ms), `reqId` (the `x-request-id` the caller got), `caller`, `proof`
@@ -43,7 +43,7 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Whether a request belongs in the audit trail. */
 export function audited (method: string, status: number): boolean {
-  return status === 401 || status === 403 || STATE_CHANGING.has(method)
+  return status === 401 || status === 403 || status === 429 || STATE_CHANGING.has(method)
 }
 
 export interface AuditOptions {

@@ -26,17 +26,37 @@ export interface Metrics {
   readonly retries: Counter<'account'>
   /** Batches of spans the trace collector did not take (unreachable, refused, timed out). */
   readonly traceExportFailures: Counter
+  /** PAVE's answers passed to callers (after a re-sign, the second one only), by account and status code. */
+  readonly upstreamResponses: Counter<'account' | 'status'>
+  /** Requests waiting for a place in the admission gate, read at each scrape from {@link MetricsOptions.queued}. */
+  readonly queued: Gauge
+  /** 1 when the last reload was applied (or none was tried), 0 after a rejected one: the running configuration is not the one on disk. */
+  readonly lastReloadSuccessful: Gauge
+  /** Requests the proxy answered 429 (a limit reached), by caller, account and `scope` (`caller`, `account`, `upstream`). */
+  readonly rateLimited: Counter<'caller' | 'account' | 'scope'>
+  /** Pauses of an account's budget after PAVE answered 429 with `Retry-After`. */
+  readonly upstreamPauses: Counter<'account'>
+  /** 1 while the Redis rate-limit store answers, 0 while limits fall back to `limits.redis.onError`. */
+  readonly limitsStoreUp: Gauge
   /** Swaps of the listener's TLS certificate, key or client CA, by result (`applied`, `rejected`). */
   readonly tlsReloads: Counter<'result'>
   /** When the listener's certificate (`server`) and the earliest of its client CAs (`client_ca`) expire, epoch seconds. */
   readonly tlsCertificateExpiry: Gauge<'certificate'>
 }
 
-export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
+export interface MetricsOptions {
+  /** Collect prom-client's default process metrics. Default true. */
+  readonly processMetrics?: boolean
+  /** Reads the admission queue's length for `pave_proxy_requests_queued`. Default: always 0. */
+  readonly queued?: () => number
+}
+
+export function createMetrics (options: MetricsOptions = {}): Metrics {
   const registry = new Registry()
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  return {
+  const queued = options.queued ?? (() => 0)
+  const metrics: Metrics = {
     registry,
     requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method, status class and caller.', labelNames: ['account', 'method', 'status_class', 'caller'], registers }),
     upstreamDuration: new Histogram({
@@ -54,9 +74,28 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
     retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
     traceExportFailures: new Counter({ name: 'pave_proxy_trace_export_failures_total', help: 'Batches of trace spans the collector did not take.', registers }),
+    upstreamResponses: new Counter({ name: 'pave_proxy_upstream_responses_total', help: 'Answers from PAVE passed to callers, by account and status code.', labelNames: ['account', 'status'], registers }),
+    queued: new Gauge({
+      name: 'pave_proxy_requests_queued',
+      help: 'Requests waiting for a place in the admission gate.',
+      registers,
+      collect () { this.set(queued()) }
+    }),
+    lastReloadSuccessful: new Gauge({ name: 'pave_proxy_config_last_reload_successful', help: 'Whether the last configuration reload was applied (1) or rejected (0).', registers }),
+    rateLimited: new Counter({ name: 'pave_proxy_rate_limited_total', help: 'Requests refused with 429 because a rate limit was reached, by caller, account and scope (caller, account, upstream).', labelNames: ['caller', 'account', 'scope'], registers }),
+    upstreamPauses: new Counter({ name: 'pave_proxy_upstream_pauses_total', help: 'Pauses of an account\'s budget after PAVE answered 429 with Retry-After.', labelNames: ['account'], registers }),
+    limitsStoreUp: new Gauge({ name: 'pave_proxy_limits_store_up', help: '1 while the Redis rate-limit store answers, 0 while limits follow limits.redis.onError.', registers }),
     tlsReloads: new Counter({ name: 'pave_proxy_tls_reloads_total', help: 'Swaps of the listener\'s TLS certificate, key or client CA, by result.', labelNames: ['result'], registers }),
     tlsCertificateExpiry: new Gauge({ name: 'pave_proxy_tls_certificate_expiry_timestamp_seconds', help: 'When the listener\'s certificate (server) and the earliest of its client CAs (client_ca) expire, in epoch seconds.', labelNames: ['certificate'], registers })
   }
+  metrics.lastReloadSuccessful.set(1)
+  return metrics
+}
+
+/** Records a reload's result: the counter and the last-result gauge. */
+export function countReload (metrics: Metrics, result: 'applied' | 'rejected'): void {
+  metrics.reloads.inc({ result })
+  metrics.lastReloadSuccessful.set(result === 'applied' ? 1 : 0)
 }
 
 /**
@@ -76,6 +115,21 @@ export function countRequest (metrics: Metrics, account: string, method: string,
 }
 
 const requestChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
+
+/** Counts one answer of PAVE passed to a caller (children looked up once, as in {@link countRequest}). */
+export function countUpstreamResponse (metrics: Metrics, account: string, status: number): void {
+  const key = `${account} ${status}`
+  let child = upstreamChildren.get(metrics)?.get(key)
+  if (child === undefined) {
+    child = metrics.upstreamResponses.labels(account, String(status))
+    let children = upstreamChildren.get(metrics)
+    if (children === undefined) upstreamChildren.set(metrics, children = new Map())
+    children.set(key, child)
+  }
+  child.inc()
+}
+
+const upstreamChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
 
 /** `2xx`, `4xx`… for a status code. */
 export function statusClass (status: number): string {

@@ -25,7 +25,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccountConfig } from '../config/schema.js'
-import type { Metrics } from '../observe/metrics.js'
+import { countUpstreamResponse, type Metrics } from '../observe/metrics.js'
 import { attemptAnswered, attemptEnded, type ResendReason, type Tracing } from '../observe/tracing.js'
 import type { Span } from '@opentelemetry/api'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
@@ -74,6 +74,8 @@ export interface ForwardContext {
   readonly tracing: Tracing | undefined
   /** `tracing.propagateUpstream`: PAVE receives trace context. */
   readonly propagateTrace: boolean
+  /** Told when PAVE answers 429 (with its `Retry-After`), so the account's budget can pause. Default: nothing. */
+  readonly onUpstreamRateLimited?: ((retryAfter: string | string[] | undefined) => void) | undefined
 }
 
 export interface ForwardRequest {
@@ -143,6 +145,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
       const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
       context.latency.observe((receivedAt - sentAt) / 1000)
       if (span !== undefined) attemptAnswered(span, statusCode)
+      if (statusCode === 429 && context.onUpstreamRateLimited !== undefined) context.onUpstreamRateLimited(answer['retry-after'])
       if (context.clockSkew !== undefined) {
         const refused = statusCode === 403
         context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
@@ -156,6 +159,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         }
       }
       if (statusCode < 100 || statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+      countUpstreamResponse(context.metrics, context.accountName, statusCode)
       res.writeHead(statusCode, responseHeaders(answer, request.id, raw.complete))
       return res
     }, (error) => {

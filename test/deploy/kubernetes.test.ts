@@ -6,15 +6,17 @@ import { parse as parseYaml } from 'yaml'
 import { buildApp } from '../../src/app.js'
 import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config/load.js'
 import {
-  KUBERNETES_DIR, MiB, configFromEnvironment, containerEnvironment, imageEnvironment, kubernetesObjects, only,
+  KUBERNETES_DIR, MiB, ROOT, configFromEnvironment, containerEnvironment, imageEnvironment, kubernetesObjects, only,
   proxyContainers, quantity, readYamlDocuments, selects, yamlFiles,
-  type Container, type Deployment, type HorizontalPodAutoscaler, type KubernetesObject, type NetworkPolicy,
+  type Container, type Deployment, type HorizontalPodAutoscaler, type KubernetesObject, type LabelSelector, type NetworkPolicy, type ObjectMeta,
   type PodDisruptionBudget, type PodSpec, type Probe, type SecurityContext, type Service
 } from './manifests.js'
 
 /** What was measured of one proxy process: resident memory at rest and under load, CPU at rest. */
 const MEASURED = { restRssMiB: 50, loadedRssMiB: 120, restCpu: 0.05 }
-const FOLDERS = ['sidecar', 'gateway'] as const
+const FOLDERS = ['sidecar', 'gateway', 'monitoring'] as const
+/** The folders whose Deployments run the proxy. */
+const PROXY_FOLDERS = ['sidecar', 'gateway'] as const
 
 t.test('every file under deploy/kubernetes parses, and every document is a named object', async (t) => {
   const files = yamlFiles(KUBERNETES_DIR)
@@ -45,7 +47,7 @@ t.test('each kustomization lists every manifest beside it, and only existing one
 
 /** Every proxy container of every Deployment, with its pod and the environment the process gets (image ENV + manifest env). */
 function proxies (): Array<{ where: string, deployment: Deployment, pod: PodSpec, container: Container, env: Record<string, string> }> {
-  return FOLDERS.flatMap((folder) => only<Deployment>(kubernetesObjects(folder), 'Deployment').flatMap((deployment) => {
+  return PROXY_FOLDERS.flatMap((folder) => only<Deployment>(kubernetesObjects(folder), 'Deployment').flatMap((deployment) => {
     const pod = deployment.spec.template.spec
     return proxyContainers(pod).map((container) => ({
       where: `${folder}/${deployment.metadata.name ?? '?'}`,
@@ -70,7 +72,8 @@ t.test('every environment name exists in the config schema, and the environment 
     t.notOk('PAVE_API_SECRET' in env, `${where}: the API secret never travels as an environment variable`)
     const config = configFromEnvironment(env)
     t.equal(config.host, '0.0.0.0', `${where}: listens on the pod's interfaces (probes come to the pod IP)`)
-    t.same(container.ports?.map((p) => p.containerPort), [config.port], `${where}: the declared port is the one it listens on`)
+    t.same(container.ports?.map((p) => p.containerPort), [config.port, config.metrics.port], `${where}: the declared ports are the ones it listens on (the proxy, then the metrics listener)`)
+    t.not(config.metrics.port, undefined, `${where}: /metrics on a port of its own`)
     t.equal(config.upstream.url, 'https://openapi.paveapi.com', `${where}: upstream`)
   }
 })
@@ -222,7 +225,10 @@ t.test('gateway: Service, autoscaler, disruption budget and network policy all s
   t.ok(selects(deployment.spec.selector, podLabels), 'the Deployment selects its pods')
 
   t.ok(selects(service.spec.selector, podLabels), 'the Service selects the pods')
-  for (const port of service.spec.ports) t.equal(portNumber(container, port.targetPort), config.port, `Service port ${port.port} → the proxy port`)
+  const servicePort = (name: string): number | undefined => portNumber(container, service.spec.ports.find((p) => p.name === name)?.targetPort)
+  t.same(service.spec.ports.map((p) => p.name), ['http', 'metrics'], 'the Service offers the proxy and the metrics port')
+  t.equal(servicePort('http'), config.port, 'Service port http → the proxy port')
+  t.equal(servicePort('metrics'), config.metrics.port, 'Service port metrics → the metrics listener')
   // A Service named pave-proxy would put PAVE_PROXY_PORT, PAVE_PROXY_SERVICE_HOST, … in pods' environments (service links).
   const linked = service.metadata.name?.toUpperCase().replace(/-/g, '_') ?? ''
   t.same(ENVIRONMENT_VARIABLES.filter((name) => name === `${linked}_PORT` || name.startsWith(`${linked}_PORT_`) || name.startsWith(`${linked}_SERVICE_`)), [],
@@ -246,13 +252,90 @@ t.test('gateway: Service, autoscaler, disruption budget and network policy all s
     t.notOk(peer.ipBlock, 'no address blocks: callers are pods')
     t.ok(Object.keys(peer.podSelector?.matchLabels ?? {}).length > 0, 'every caller is selected by a pod label')
   }
-  t.ok(peers.every((peer) => peer.podSelector?.matchLabels?.['pave-proxy/client'] === 'true'), 'the client label is pave-proxy/client=true')
-  for (const rule of policy.spec.ingress ?? []) t.same(rule.ports?.map((p) => p.port), [config.port], 'ingress only to the proxy port')
+  const ingress = policy.spec.ingress ?? []
+  const clients = ingress.filter((rule) => (rule.from ?? []).every((peer) => peer.podSelector?.matchLabels?.['pave-proxy/client'] === 'true'))
+  const scrapers = ingress.filter((rule) => !clients.includes(rule))
+  t.equal(clients.length, 1, 'one rule for the clients, labelled pave-proxy/client=true')
+  t.same(clients[0]?.ports?.map((p) => p.port), [config.port], 'clients reach the proxy port only')
+  t.equal(scrapers.length, 1, 'one rule for Prometheus')
+  t.same(scrapers[0]?.ports?.map((p) => p.port), [config.metrics.port], 'Prometheus reaches the metrics port only, never the proxy port')
+  for (const peer of scrapers[0]?.from ?? []) {
+    t.equal(peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'], 'monitoring', 'from the monitoring namespace')
+    t.equal(peer.podSelector?.matchLabels?.['app.kubernetes.io/name'], 'prometheus', 'and only its Prometheus pods (both selectors in one peer)')
+  }
   const upstream = new URL(config.upstream.url)
   const upstreamPort = Number(upstream.port !== '' ? upstream.port : upstream.protocol === 'https:' ? 443 : 80)
   const egressPorts = (policy.spec.egress ?? []).flatMap((rule) => rule.ports?.map((p) => p.port) ?? [])
   t.ok(egressPorts.includes(53), 'egress to DNS')
   t.ok(egressPorts.includes(upstreamPort), `egress to the upstream port ${upstreamPort}`)
+})
+
+interface MonitorEndpoint { port?: string, path?: string, interval?: string, scrapeTimeout?: string }
+interface ServiceMonitor { kind: 'ServiceMonitor', metadata: ObjectMeta, spec: { selector: LabelSelector, endpoints: MonitorEndpoint[] } }
+interface PodMonitor { kind: 'PodMonitor', metadata: ObjectMeta, spec: { selector: LabelSelector, podMetricsEndpoints: MonitorEndpoint[] } }
+interface AlertRule { alert?: string, record?: string, expr: string, for?: string, labels?: Record<string, string>, annotations?: Record<string, string> }
+interface PrometheusRule { kind: 'PrometheusRule', metadata: ObjectMeta, spec: { groups: Array<{ name: string, rules: AlertRule[] }> } }
+
+/** Seconds of a Prometheus duration such as `15s` or `1m`. */
+function seconds (duration: string | undefined): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(duration ?? '')
+  if (match === null) return NaN
+  return Number(match[1]) * ({ ms: 0.001, s: 1, m: 60, h: 3600 } as Record<string, number>)[match[2] as string]!
+}
+
+t.test('monitoring: the ServiceMonitor scrapes the gateway\'s metrics port, the PodMonitor the sidecar\'s', async (t) => {
+  const monitoring = kubernetesObjects('monitoring')
+  const [serviceMonitor] = only<ServiceMonitor>(monitoring, 'ServiceMonitor')
+  const [podMonitor] = only<PodMonitor>(monitoring, 'PodMonitor')
+  const gateway = kubernetesObjects('gateway')
+  const [service] = only<Service>(gateway, 'Service')
+  const [deployment] = only<Deployment>(gateway, 'Deployment')
+  const [sidecarApp] = only<Deployment>(kubernetesObjects('sidecar'), 'Deployment')
+  if (serviceMonitor === undefined || podMonitor === undefined || service === undefined || deployment === undefined || sidecarApp === undefined) {
+    t.fail('a ServiceMonitor, a PodMonitor, the gateway Service and Deployment, the sidecar Deployment')
+    return
+  }
+  const [gatewayProxy] = proxyContainers(deployment.spec.template.spec)
+  const gatewayConfig = configFromEnvironment({ ...imageEnvironment(), ...containerEnvironment(gatewayProxy as Container) })
+  t.ok(selects(serviceMonitor.spec.selector, service.metadata.labels), 'the ServiceMonitor selects the gateway Service')
+  t.same(serviceMonitor.spec.endpoints.map((e) => e.port), ['metrics'], 'one endpoint: the Service\'s metrics port')
+  const metricsPort = service.spec.ports.find((p) => p.name === 'metrics')
+  t.equal(portNumber(gatewayProxy as Container, metricsPort?.targetPort), gatewayConfig.metrics.port, 'which is the proxy\'s metrics listener')
+
+  const sidecarPod = sidecarApp.spec.template
+  const [sidecarProxy] = proxyContainers(sidecarPod.spec)
+  const sidecarConfig = configFromEnvironment({ ...imageEnvironment(), ...containerEnvironment(sidecarProxy as Container) })
+  t.ok(selects(podMonitor.spec.selector, sidecarPod.metadata.labels), 'the PodMonitor selects the app\'s pods')
+  t.same(podMonitor.spec.podMetricsEndpoints.map((e) => portNumber(sidecarProxy as Container, e.port)), [sidecarConfig.metrics.port], 'and scrapes the sidecar\'s metrics listener')
+
+  for (const endpoint of [...serviceMonitor.spec.endpoints, ...podMonitor.spec.podMetricsEndpoints]) {
+    t.equal(endpoint.path, '/metrics')
+    t.ok(seconds(endpoint.scrapeTimeout) < seconds(endpoint.interval), `scrape timeout ${String(endpoint.scrapeTimeout)} below the interval ${String(endpoint.interval)}`)
+  }
+})
+
+t.test('monitoring: every alert has a severity, a summary, a description and a runbook line in the README, and is unit-tested', async (t) => {
+  const [rule] = only<PrometheusRule>(kubernetesObjects('monitoring'), 'PrometheusRule')
+  const alerts = (rule?.spec.groups ?? []).flatMap((group) => group.rules).filter((r) => r.alert !== undefined)
+  t.same(alerts.map((a) => a.alert), [
+    'PaveProxyPaveRefusingSignatures', 'PaveProxyClockOffsetHigh', 'PaveProxyPaveUnreachable', 'PaveProxyOverloaded',
+    'PaveProxyCallerRateLimited', 'PaveProxyConfigReloadRejected', 'PaveProxyNoSuccessfulRequests'
+  ], 'the alerts a PAVE integrator needs')
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  const monitoring = readme.slice(readme.indexOf('## Monitoring'))
+  const unitTests = parseYaml(readFileSync(join(ROOT, 'test', 'monitoring', 'alerts.test.yaml'), 'utf8')) as {
+    tests: Array<{ alert_rule_test: Array<{ alertname: string, exp_alerts: unknown[] }> }>
+  }
+  const cases = unitTests.tests.flatMap((test) => test.alert_rule_test)
+  for (const alert of alerts) {
+    const name = alert.alert as string
+    t.ok(['critical', 'warning'].includes(alert.labels?.severity ?? ''), `${name}: severity critical or warning`)
+    for (const key of ['summary', 'description', 'runbook']) t.ok((alert.annotations?.[key] ?? '').length > 10, `${name}: ${key}`)
+    t.match(alert.annotations?.runbook, new RegExp(`^README\\.md#${name.toLowerCase()}: `), `${name}: the runbook line points at its README section`)
+    t.match(monitoring, new RegExp(`\\n#### ${name}\\n`), `${name}: a runbook section in the README's "Monitoring"`)
+    t.ok(cases.some((c) => c.alertname === name && c.exp_alerts.length > 0), `${name}: a unit test where it fires`)
+    t.ok(cases.some((c) => c.alertname === name), `${name}: is unit-tested`)
+  }
 })
 
 t.test('gateway: the callers load from their ConfigMap, and the example client proves one of them with its projected token', async (t) => {
