@@ -123,6 +123,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const signer = new Signer({
     tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
     refreshMarginSeconds: config.signing.refreshMarginSeconds,
+    timestampFormat: config.signing.timestampFormat,
     now,
     ...(clockSkew !== undefined ? { clockOffsetMs: () => clockSkew.offsetMs } : {}),
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })

@@ -14,7 +14,10 @@ export const REDACTED = '[redacted]'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["api-token"]',
   'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]',
-  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret', 'callers[*].tokens', 'config.callers[*].tokens'
+  // v2's API-Access-Token is the API key, which alone authenticates a v2 call.
+  'req.headers["api-access-token"]', 'headers["api-access-token"]',
+  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret', 'callers[*].tokens', 'config.callers[*].tokens',
+  'password', 'limits.redis.password', 'config.limits.redis.password'
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

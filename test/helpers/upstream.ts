@@ -4,8 +4,8 @@
  */
 import { createServer, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { timingSafeEqual } from 'node:crypto'
-import { computeToken, parseTimestamp } from '../../src/signing/pave-token.js'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { computeToken, parseTimestamp, type TimestampFormat } from '../../src/signing/pave-token.js'
 
 /** `label` (default: the username) is what `signedBy` reports, to tell rotated secrets apart. */
 export interface TestAccount { username: string, apiKey: string, secret: string, label?: string }
@@ -16,7 +16,11 @@ export interface ReceivedRequest {
   url: string
   headers: IncomingHttpHeaders
   rawHeaders: string[]
+  /** The body's bytes (left empty when the upstream only digests bodies). */
   body: Buffer
+  /** With `digestBody`: the sha256 (hex) and length of the body, counted as it streamed in. */
+  bodySha256?: string
+  bodyLength?: number
   /** Whether the signature verified, and for which username. */
   signedBy: string | undefined
 }
@@ -33,13 +37,13 @@ export interface TestUpstream {
 
 export const FORBIDDEN_BODY = '{"message": "Unable to validate the request, please recheck your API-Key and API-Token."}'
 
-/** Verifies the three PAVE headers; returns the username that signed, or undefined. */
-export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAccount[], now: number, lifetimeMs = 300_000): string | undefined {
+/** Verifies the three PAVE headers (`API-Timestamp` in one of `formats`, default iso-seconds); returns the username that signed, or undefined. */
+export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAccount[], now: number, lifetimeMs = 300_000, formats?: readonly TimestampFormat[]): string | undefined {
   const key = headers['api-key']
   const timestamp = headers['api-timestamp']
   const token = headers['api-token']
   if (typeof key !== 'string' || typeof timestamp !== 'string' || typeof token !== 'string') return undefined
-  const at = parseTimestamp(timestamp)
+  const at = parseTimestamp(timestamp, formats)
   if (at === undefined || Math.abs(now - at) > lifetimeMs) return undefined
   const given = Buffer.from(token)
   // Several entries may share a key (a secret being rotated): any one that verifies signs.
@@ -65,7 +69,11 @@ export interface UpstreamOptions {
   handler?: Handler
   /** Read the body before calling the handler (default true). */
   bufferBody?: boolean
+  /** Hash the body as it streams in instead of keeping it: `bodySha256` and `bodyLength` (default false). */
+  digestBody?: boolean
   now?: () => number
+  /** The `API-Timestamp` forms accepted. Default `['iso-seconds']`. */
+  timestampFormats?: readonly TimestampFormat[]
 }
 
 export const ACCOUNT: TestAccount = { username: 'test-user', apiKey: 'test-key-not-real', secret: 'test-secret-not-real-0123456789' }
@@ -82,11 +90,22 @@ export async function startUpstream (options: UpstreamOptions = {}): Promise<Tes
       headers: req.headers,
       rawHeaders: req.rawHeaders,
       body: Buffer.alloc(0),
-      signedBy: verifySignature(req.headers, accounts, now())
+      signedBy: verifySignature(req.headers, accounts, now(), 300_000, options.timestampFormats)
     }
     received.push(record)
     if (options.bufferBody === false) {
       handler(req, res, record)
+      return
+    }
+    if (options.digestBody === true) {
+      const hash = createHash('sha256')
+      let length = 0
+      req.on('data', (chunk: Buffer) => { hash.update(chunk); length += chunk.length })
+      req.on('end', () => {
+        record.bodySha256 = hash.digest('hex')
+        record.bodyLength = length
+        handler(req, res, record)
+      })
       return
     }
     const chunks: Buffer[] = []
@@ -108,4 +127,42 @@ export async function startUpstream (options: UpstreamOptions = {}): Promise<Tes
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   }
+}
+
+/**
+ * A deterministic body of any size: byte i is `i % 251` (a prime period, so a chunk
+ * lost, repeated or moved changes the digest). Every client program builds the same bytes.
+ */
+const PATTERN_BLOCK = Buffer.from(Array.from({ length: 251 * 261 }, (_v, i) => i % 251))
+
+/** The deterministic body's chunks, in order (a block of about 64 KiB at a time). */
+export function * patternChunks (size: number): Generator<Buffer> {
+  for (let sent = 0; sent < size; sent += PATTERN_BLOCK.length) {
+    yield sent + PATTERN_BLOCK.length <= size ? PATTERN_BLOCK : PATTERN_BLOCK.subarray(0, size - sent)
+  }
+}
+
+const patternDigests = new Map<number, string>()
+/** sha256 (hex) of the deterministic body of `size` bytes. */
+export function patternSha256 (size: number): string {
+  let digest = patternDigests.get(size)
+  if (digest === undefined) {
+    const hash = createHash('sha256')
+    for (const chunk of patternChunks(size)) hash.update(chunk)
+    digest = hash.digest('hex')
+    patternDigests.set(size, digest)
+  }
+  return digest
+}
+
+/** Streams the deterministic body of `size` bytes into `out` with backpressure, then ends it. */
+export function writePattern (out: NodeJS.WritableStream, size: number): void {
+  const chunks = patternChunks(size)
+  const next = (): void => {
+    for (let step = chunks.next(); step.done !== true; step = chunks.next()) {
+      if (!out.write(step.value)) { out.once('drain', next); return }
+    }
+    out.end()
+  }
+  next()
 }
