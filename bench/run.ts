@@ -21,6 +21,7 @@ import {
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
+import { limitsConfigFile, redisMissing, startBenchRedis } from './lib/limits.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
@@ -145,6 +146,27 @@ async function main (): Promise<void> {
           return {}
         } finally {
           rmSync(file, { force: true })
+        }
+      }
+    },
+    {
+      name: 'gateway + memory limits',
+      description: 'pave-proxy as above, the default account with a limit nothing reaches, memory store (the cost of the limits stage)',
+      skipped: paveMissing,
+      start: (round) => startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-memory-${round}`)) }, overrides: knobs.paveProxyEnv })
+    },
+    {
+      name: 'gateway + Redis limits',
+      description: 'the same on a local redis-server (one Lua script per request; the Redis process is not measured)',
+      skipped: paveMissing ?? redisMissing(),
+      start: async (round) => {
+        const redis = await startBenchRedis(join(tmp, `limits-redis-${round}`), cores.upstream)
+        try {
+          const proxy = await startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-redis-${round}`), redis.url) }, overrides: knobs.paveProxyEnv })
+          return { ...proxy, name: 'gateway + Redis limits', stop: async () => { await proxy.stop(); await redis.child.stop() } }
+        } catch (error) {
+          await redis.child.stop()
+          throw error
         }
       }
     }
