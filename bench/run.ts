@@ -22,6 +22,7 @@ import {
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
+import { limitsConfigFile, redisMissing, startBenchRedis } from './lib/limits.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
@@ -180,7 +181,28 @@ async function main (): Promise<void> {
       after: (round) => { rmSync(logFile(round), { force: true }); return {} }
     },
     traced('pave-proxy-trace-off', 'parentbased_always_off', 'pave-proxy with tracing configured, sampler off (parentbased_always_off: the load sends no traceparent)'),
-    traced('pave-proxy-trace-all', 'always_on', 'pave-proxy with tracing configured, every request sampled, OTLP/protobuf to a collector that takes everything')
+    traced('pave-proxy-trace-all', 'always_on', 'pave-proxy with tracing configured, every request sampled, OTLP/protobuf to a collector that takes everything'),
+    {
+      name: 'gateway + memory limits',
+      description: 'pave-proxy as above, the default account with a limit nothing reaches, memory store (the cost of the limits stage)',
+      skipped: paveMissing,
+      start: (round) => startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-memory-${round}`)) }, overrides: knobs.paveProxyEnv })
+    },
+    {
+      name: 'gateway + Redis limits',
+      description: 'the same on a local redis-server (one Lua script per request; the Redis process is not measured)',
+      skipped: paveMissing ?? redisMissing(),
+      start: async (round) => {
+        const redis = await startBenchRedis(join(tmp, `limits-redis-${round}`), cores.upstream)
+        try {
+          const proxy = await startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-redis-${round}`), redis.url) }, overrides: knobs.paveProxyEnv })
+          return { ...proxy, name: 'gateway + Redis limits', stop: async () => { await proxy.stop(); await redis.child.stop() } }
+        } catch (error) {
+          await redis.child.stop()
+          throw error
+        }
+      }
+    }
   ]
   const wanted = knobs.contenders
   const contenders = all.filter((c) => c.name === 'direct' || wanted === undefined || wanted.includes(c.name))

@@ -17,7 +17,8 @@ export const REDACT_PATHS = [
   // v2's API-Access-Token is the API key, which alone authenticates a v2 call.
   'req.headers["api-access-token"]', 'headers["api-access-token"]',
   'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret', 'callers[*].tokens', 'config.callers[*].tokens',
-  'tracing.headers', 'config.tracing.headers'
+  'tracing.headers', 'config.tracing.headers',
+  'password', 'limits.redis.password', 'config.limits.redis.password'
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { linesOf, startGateway, type Gateway } from '../gateway/lib/gateway.js'
+import { startRedis } from '../helpers/redis.js'
 
 const token = (name: string): string => `${name}-token-not-real-0123456789`
 const caller = (name: string, extra: string[] = []): string[] => [
@@ -16,7 +17,7 @@ const caller = (name: string, extra: string[] = []): string[] => [
 const NAMES = ['intake', 'intake-2', 'reporting', 'batch', 'console']
 const FILES = Object.fromEntries(NAMES.map((name) => [`${name}.tokens`, `${token(name)}\n`]))
 
-async function gateway (t: Parameters<typeof startGateway>[0]): Promise<Gateway> {
+async function gateway (t: Parameters<typeof startGateway>[0], limits: string[] = []): Promise<Gateway> {
   return await startGateway(t, {
     files: FILES,
     yaml: [
@@ -25,8 +26,9 @@ async function gateway (t: Parameters<typeof startGateway>[0]): Promise<Gateway>
       ...caller('intake', ['limit: { requestsPerSecond: 1, burst: 2 }']),
       ...caller('intake-2', ['limit: { requestsPerSecond: 1, burst: 2 }']),
       ...caller('reporting'),
-      ...caller('batch', ['maxInFlight: 2']),
-      ...caller('console')
+      ...caller('batch', ['maxInFlight: 2', 'limit: { requestsPerSecond: 0.5, burst: 3 }']),
+      ...caller('console'),
+      ...limits
     ]
   })
 }
@@ -66,27 +68,38 @@ t.test('two callers with similar names have budgets of their own; the account bu
   t.match(metrics, /pave_proxy_rate_limited_total\{caller="console",account="default",scope="account"\} 1/)
 })
 
-t.test('maxInFlight: a caller\'s share of the gate; the others are not held', async (t) => {
-  let release: () => void = () => {}
-  const held = new Promise<void>((resolve) => { release = resolve })
-  const gw = await gateway(t)
-  gw.upstream.server.removeAllListeners('request')
-  let arrived = 0
-  gw.upstream.server.on('request', (_req, res) => {
-    arrived++
-    void held.then(() => res.writeHead(200).end('{}'))
+for (const store of ['memory', 'redis']) {
+  t.test(`maxInFlight: a caller's share of the gate, given back after a refusal too (${store} store)`, async (t) => {
+    let limits: string[] = []
+    if (store === 'redis') {
+      const redis = await startRedis()
+      t.teardown(redis.close)
+      limits = ['limits:', '  store: redis', `  redis: { url: "${redis.url}", timeoutMs: 1000 }`]
+    }
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    const gw = await gateway(t, limits)
+    if (store === 'redis') while (!(await gw.call('/readyz')).body.includes('"available"')) await new Promise((resolve) => setTimeout(resolve, 25))
+    gw.upstream.server.removeAllListeners('request')
+    let arrived = 0
+    gw.upstream.server.on('request', (_req, res) => {
+      arrived++
+      void held.then(() => res.writeHead(200).end('{}'))
+    })
+    const first = [gw.call('/test/x', { token: token('batch') }), gw.call('/test/x', { token: token('batch') })]
+    while (arrived < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+    const third = await gw.call('/test/x', { token: token('batch') })
+    t.equal(third.status, 429)
+    t.equal(third.headers['retry-after'], '1')
+    t.equal(third.headers['ratelimit-policy'], '"caller-in-flight";q=2;qu="concurrent-requests"')
+    t.equal(third.headers.ratelimit, '"caller-in-flight";r=0')
+    const other = gw.call('/test/x', { token: token('console') })
+    release()
+    t.same((await Promise.all(first)).map((r) => r.status), [200, 200])
+    t.equal((await other).status, 200, 'another caller passed')
+    t.equal((await gw.call('/test/x', { token: token('batch') })).status, 200, 'places given back (the third unit of its burst)')
+    // Its rate limit now refuses: the place taken for the decision is given back each time.
+    for (let i = 0; i < 3; i++) t.match((await gw.call('/test/x', { token: token('batch') })).headers.ratelimit, /^"caller";r=0/)
+    t.match((await gw.call('/metrics')).body, /pave_proxy_rate_limited_total\{caller="batch",account="test",scope="caller"\} 4/)
   })
-  const first = [gw.call('/test/x', { token: token('batch') }), gw.call('/test/x', { token: token('batch') })]
-  while (arrived < 2) await new Promise((resolve) => setTimeout(resolve, 10))
-  const third = await gw.call('/test/x', { token: token('batch') })
-  t.equal(third.status, 429)
-  t.equal(third.headers['retry-after'], '1')
-  t.equal(third.headers['ratelimit-policy'], '"caller-in-flight";q=2;qu="concurrent-requests"')
-  t.equal(third.headers.ratelimit, '"caller-in-flight";r=0')
-  const other = gw.call('/test/x', { token: token('console') })
-  release()
-  t.same((await Promise.all(first)).map((r) => r.status), [200, 200])
-  t.equal((await other).status, 200, 'another caller passed')
-  t.equal((await gw.call('/test/x', { token: token('batch') })).status, 200, 'places given back')
-  t.match((await gw.call('/metrics')).body, /pave_proxy_rate_limited_total\{caller="batch",account="test",scope="caller"\} 1/)
-})
+}

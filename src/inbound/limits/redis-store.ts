@@ -172,6 +172,7 @@ export class RedisLimitStore implements LimitStore {
       this.#probing = false
       this.#becomeAvailable()
     }, () => {
+      /* c8 ignore next -- a PING that fails only after its own timeout: the probe has moved on already */
       if (settled) return
       clearTimeout(timer)
       this.#probing = false

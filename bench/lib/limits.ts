@@ -1,0 +1,42 @@
+/**
+ * The limits contenders: pave-proxy with an account limit set so high that nothing is
+ * refused (the row measures what the limits stage costs, not refusals), on the memory
+ * store or on a local redis-server started for the round.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { freePort, startChild, waitPort, type Child } from './proc.js'
+import { cleanEnv } from './contenders.js'
+
+/** The redis-server binary, or undefined. */
+export function redisServer (): string | undefined {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' })
+  const path = found.stdout.trim()
+  return found.status === 0 && path !== '' ? path : undefined
+}
+
+/** Why the Redis row cannot run, or undefined. */
+export function redisMissing (): string | undefined {
+  return redisServer() === undefined ? 'redis-server not found (Debian: apt-get install redis-server)' : undefined
+}
+
+/** A redis-server on a free loopback port, nothing saved to disk. */
+export async function startBenchRedis (dir: string, cores: string | undefined): Promise<{ url: string, child: Child }> {
+  const port = await freePort()
+  mkdirSync(dir, { recursive: true })
+  const child = startChild('redis-server', redisServer() as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { cores, env: cleanEnv() })
+  await waitPort(child, port)
+  return { url: `redis://127.0.0.1:${port}`, child }
+}
+
+/** A configuration file giving the default account a limit nothing reaches, on the given store. */
+export function limitsConfigFile (dir: string, redisUrl?: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'pave-proxy.limits.yaml')
+  writeFileSync(file, JSON.stringify({
+    ...(redisUrl !== undefined ? { limits: { store: 'redis', redis: { url: redisUrl } } } : {}),
+    accounts: [{ name: 'default', prefix: '/', limit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } }]
+  }))
+  return file
+}
