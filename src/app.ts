@@ -35,7 +35,16 @@ export interface BuildAppOptions {
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
+  /**
+   * Stages left out, for the benchmarks' price list only (`bench/pave-variant.ts` prices
+   * each stage by switching it on alone); the process (`main.ts`) never leaves one out.
+   * Default none.
+   */
+  readonly leaveOut?: readonly PricedStage[]
 }
+
+/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings). */
+export type PricedStage = 'metrics' | 'admission' | 'responseDeadline'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -109,7 +118,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
   const inboundGuard = createInboundGuard(config.inbound)
-  const dispatcher = withResponseDeadline(options.dispatcher ?? createDispatcher(config.upstream), config.upstream.timeoutMs)
+  const leaveOut = new Set(options.leaveOut)
+  const pool = options.dispatcher ?? createDispatcher(config.upstream)
+  const dispatcher = leaveOut.has('responseDeadline') ? pool : withResponseDeadline(pool, config.upstream.timeoutMs)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
   app.decorate('metrics', metrics)
@@ -138,11 +149,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
-  stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
+  if (!leaveOut.has('admission')) stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
   const inbound = createInboundPipeline(stages)
+  const requestMetrics = leaveOut.has('metrics') ? undefined : metrics
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, metrics, accessLog)
+    trackRequest(request, reply, requestMetrics, accessLog)
     void reply.header('x-request-id', request.id)
     inbound(request, reply, done)
   })
@@ -163,6 +175,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, observeLatency: requestMetrics !== undefined })
   return app
 }

@@ -64,19 +64,25 @@ export async function startNodeUpstream (cores: string | undefined, options: Nod
 }
 
 /** The floor contender (bench/floor.ts). */
-export async function startFloor (upstream: string, cores: string | undefined): Promise<Running> {
-  const port = await freePort()
-  const since = performance.now()
-  const child = startChild('floor', process.execPath, [compiled('bench/floor.ts'), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
-  return await started('floor', child, `http://127.0.0.1:${port}`, since)
+export async function startFloor (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('floor', 'bench/floor.ts', upstream, cores, node)
+}
+
+/** The Fastify floor (bench/fastify-floor.ts): Fastify 5, one catch-all route, reply.hijack(), undici Pool.stream(), no logging. */
+export async function startFastifyFloor (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('fastify-floor', 'bench/fastify-floor.ts', upstream, cores, node)
 }
 
 /** The http-proxy contender (bench/http-proxy.ts). */
-export async function startHttpProxy (upstream: string, cores: string | undefined): Promise<Running> {
+export async function startHttpProxy (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('http-proxy', 'bench/http-proxy.ts', upstream, cores, node)
+}
+
+async function startBenchServer (name: string, file: string, upstream: string, cores: string | undefined, node: string): Promise<Running> {
   const port = await freePort()
   const since = performance.now()
-  const child = startChild('http-proxy', process.execPath, [compiled('bench/http-proxy.ts'), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
-  return await started('http-proxy', child, `http://127.0.0.1:${port}`, since)
+  const child = startChild(name, node, [compiled(file), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
+  return await started(name, child, `http://127.0.0.1:${port}`, since)
 }
 
 /** The nginx contender (njs signs). */
@@ -109,6 +115,12 @@ export interface PaveProxyOptions {
   readonly nodeFlags?: string[]
   /** BENCH_PAVE_PROXY_ENV: applied last. */
   readonly overrides?: Record<string, string>
+  /** The node binary (BENCH_NODE). Default: the harness's own. */
+  readonly node?: string
+  /** Stages left out: runs bench/pave-variant.ts (buildApp from dist/) instead of dist/main.js. */
+  readonly leaveOut?: readonly string[]
+  /** Row name in progress and errors. Default `pave-proxy`. */
+  readonly name?: string
 }
 
 /** pave-proxy itself, from dist/, with its production defaults. */
@@ -128,13 +140,17 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
     ...options.overrides
   })
   const since = performance.now()
+  const name = options.name ?? 'pave-proxy'
+  const entry = options.leaveOut === undefined
+    ? [PAVE_PROXY_MAIN]
+    : [compiled('bench/pave-variant.ts'), JSON.stringify({ dist: join(REPO_ROOT, 'dist'), leaveOut: options.leaveOut })]
   let child: Child
   try {
-    child = startChild('pave-proxy', process.execPath, [...(options.nodeFlags ?? []), PAVE_PROXY_MAIN], { cores: options.cores, env, stdout: log, cwd: REPO_ROOT })
+    child = startChild(name, options.node ?? process.execPath, [...(options.nodeFlags ?? []), ...entry], { cores: options.cores, env, stdout: log, cwd: REPO_ROOT })
   } finally {
     closeSync(log)
   }
-  return await started('pave-proxy', child, `http://127.0.0.1:${port}`, since)
+  return await started(name, child, `http://127.0.0.1:${port}`, since)
 }
 
 /**

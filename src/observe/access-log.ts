@@ -65,17 +65,17 @@ export function createAccessLog (logger: Logger): AccessLog {
 }
 
 /** Starts tracking a request: in-flight gauge now, access line and counters on close. */
-export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog): void {
-  metrics.inFlight.inc()
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics | undefined, log: AccessLog): void {
+  metrics?.inFlight.inc()
   // Held from the start: by the time the response closes, Node may have released the socket.
   const socket = request.raw.socket as CountedSocket
   reply.raw.once('close', () => {
-    metrics.inFlight.dec()
+    metrics?.inFlight.dec()
     logAccess(request, reply, socket, metrics, log)
   })
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics, log: AccessLog): void {
+function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics | undefined, log: AccessLog): void {
   // Bytes on the wire since the previous request on this connection, headers included.
   const bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
   const bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
@@ -84,8 +84,10 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const completed = reply.raw.writableFinished
   const account = request.routeOptions.config.account ?? ''
   const error = errorCodeOf(reply.raw)
-  countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
-  if (error !== undefined) metrics.errors.inc({ code: error })
+  if (metrics !== undefined) {
+    countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
+    if (error !== undefined) metrics.errors.inc({ code: error })
+  }
   log.write({
     reqId: request.id,
     method: request.method,
