@@ -128,8 +128,8 @@ async function main (): Promise<void> {
     reference('fastify-floor', 'Fastify 5 + undici Pool.stream(), one catch-all route, reply.hijack(), no logging, no hooks (bench/fastify-floor.ts)', () => startFastifyFloor(upstream.origin, cores.proxy, node)),
     reference('http-proxy', 'the http-proxy package, keep-alive agent, headers set in proxyReq (bench/http-proxy.ts)', () => startHttpProxy(upstream.origin, cores.proxy, node)),
     reference('nginx', 'nginx, 1 worker, keep-alive upstream pool, njs computes the HMAC per request, no access log', (round) => startNginxProxy(nginx as NginxInstall, join(tmp, `nginx-proxy-${round}`), upstreamPort, cores.proxy), nginxSkip),
-    ...PAVE_VARIANTS.map((variant): Contender => ({
-      name: variant.name,
+    ...PAVE_VARIANTS.flatMap((variant) => knobs.compareDist === undefined ? [{ variant, dist: undefined }] : [{ variant, dist: undefined }, { variant, dist: knobs.compareDist }]).map(({ variant, dist }): Contender => ({
+      name: dist === undefined ? variant.name : `${variant.name}@B`,
       description: variant.description,
       group: variant.group,
       variant,
@@ -142,10 +142,11 @@ async function main (): Promise<void> {
           writeFileSync(file, variant.configYaml)
           env.PAVE_PROXY_CONFIG = file
         }
-        return startPaveProxy({ name: variant.name, upstream: upstream.origin, cores: cores.proxy, logFile: logFile(variant.name, round), env, overrides: knobs.paveProxyEnv, node, ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}) })
+        const name = dist === undefined ? variant.name : `${variant.name}@B`
+        return startPaveProxy({ name, upstream: upstream.origin, cores: cores.proxy, logFile: logFile(name, round), env, overrides: knobs.paveProxyEnv, node, ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}), ...(dist !== undefined ? { dist } : {}) })
       },
       after: (round): Record<string, number> => {
-        const file = logFile(variant.name, round)
+        const file = logFile(dist === undefined ? variant.name : `${variant.name}@B`, round)
         try {
           const bytes = statSync(file).size
           const lines = readFileSync(file, 'utf8').split('\n').length - 1
@@ -160,7 +161,7 @@ async function main (): Promise<void> {
   ]
   // direct and floor always run: every ratio is to the floor of the same round.
   const wanted = knobs.contenders
-  const contenders = all.filter((c) => c.name === 'direct' || c.name === 'floor' || wanted === undefined || wanted.includes(c.name) || wanted.includes(c.group))
+  const contenders = all.filter((c) => c.name === 'direct' || c.name === 'floor' || wanted === undefined || wanted.includes(c.name.replace(/@B$/, '')) || wanted.includes(c.group))
   const skipped: Record<string, string> = {}
   for (const c of contenders) if (c.skipped !== undefined) skipped[c.name] = c.skipped
   if (paveMissing !== undefined) skippedTools.push(`pave-proxy skipped: ${paveMissing}`)
@@ -238,7 +239,7 @@ async function main (): Promise<void> {
       rpsRatio: paired(list, floorByRound, (r) => r.load.rps, ratio),
       cpuUsPerRequest: median(list.map((r) => r.cpuUsPerRequest)),
       cpuRatio: paired(list, floorByRound, (r) => r.cpuUsPerRequest, ratio),
-      priceUs: contender.group === 'price' && contender.name !== 'bare' ? paired(list, bareByRound, (r) => r.cpuUsPerRequest, minus) : Number.NaN,
+      priceUs: contender.group === 'price' && contender.name !== 'bare' ? paired(list, contender.name.endsWith('@B') ? byRound('bare@B') : bareByRound, (r) => r.cpuUsPerRequest, minus) : Number.NaN,
       p50Us: median(list.map(p50)),
       p99Us: median(list.map(p99)),
       addedP50Us: contender.name === 'direct' ? 0 : paired(list, directByRound, p50, minus),
@@ -279,7 +280,8 @@ async function main (): Promise<void> {
       ['stage switched on alone', 'CPU/req', '× floor', 'price (µs/req over bare)', 'share of floor\'s CPU', `req/s @${knobs.connections}`, '× floor', 'errors'],
       prices.map((c) => {
         const s = summary[c.name] as Summary
-        return [c.name, fmtFixed(s.cpuUsPerRequest, 1, ' µs'), fmtRatio(s.cpuRatio), c.name === 'bare' ? '—' : fmtFixed(s.priceUs, 1, ' µs'), c.name === 'bare' ? '—' : fmtFixed((100 * s.priceUs) / floorCpu, 0, ' %'), fmtInt(s.rps), fmtRatio(s.rpsRatio), errorsCell(c, s)]
+        const base = c.name === 'bare' || c.name === 'bare@B'
+        return [c.name, fmtFixed(s.cpuUsPerRequest, 1, ' µs'), fmtRatio(s.cpuRatio), base ? '—' : fmtFixed(s.priceUs, 1, ' µs'), base ? '—' : fmtFixed((100 * s.priceUs) / floorCpu, 0, ' %'), fmtInt(s.rps), fmtRatio(s.rpsRatio), errorsCell(c, s)]
       }),
       [false, true, true, true, true, true, true, true]
     )
@@ -290,6 +292,7 @@ async function main (): Promise<void> {
     `pave-proxy bench — ${new Date().toISOString()}`,
     `pave-proxy ${ctx.revision}; contenders on node ${nodeVersion}${knobs.node !== process.execPath ? ` (${knobs.node})` : ''}, harness on ${ctx.machine.node}; ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
     loadNote(ctx),
+    ...(knobs.compareDist !== undefined ? [`A/B: rows named <name>@B ran the build in ${knobs.compareDist}`] : []),
     ...(Object.keys(knobs.paveProxyEnv).length > 0 ? [`NOT THE DEFAULTS: pave-proxy ran with BENCH_PAVE_PROXY_ENV ${Object.entries(knobs.paveProxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `upstream: ${upstreamKind}; load: ${load.name}`,
     `${knobs.runs} interleaved rounds × (${knobs.warmup} s warm-up + ${knobs.duration} s at ${knobs.connections} connections${knobs.latency ? ` + ${knobs.latencyDuration} s at 1 connection` : ''}) per contender; × floor = median of the per-round ratios to the floor; other figures medians; CPU/req from /proc (user + system, all threads); MB = 10^6 bytes; (anon) = the private part of RSS`,

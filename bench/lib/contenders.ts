@@ -121,6 +121,8 @@ export interface PaveProxyOptions {
   readonly leaveOut?: readonly string[]
   /** Row name in progress and errors. Default `pave-proxy`. */
   readonly name?: string
+  /** Another build to run instead of this checkout's `dist/` (BENCH_COMPARE_DIST). */
+  readonly dist?: string
 }
 
 /** pave-proxy itself, from dist/, with its production defaults. */
@@ -141,9 +143,10 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
   })
   const since = performance.now()
   const name = options.name ?? 'pave-proxy'
+  const dist = options.dist ?? join(REPO_ROOT, 'dist')
   const entry = options.leaveOut === undefined
-    ? [PAVE_PROXY_MAIN]
-    : [compiled('bench/pave-variant.ts'), JSON.stringify({ dist: join(REPO_ROOT, 'dist'), leaveOut: options.leaveOut })]
+    ? [join(dist, 'main.js')]
+    : [compiled('bench/pave-variant.ts'), JSON.stringify({ dist, leaveOut: options.leaveOut })]
   let child: Child
   try {
     child = startChild(name, options.node ?? process.execPath, [...(options.nodeFlags ?? []), ...entry], { cores: options.cores, env, stdout: log, cwd: REPO_ROOT })

