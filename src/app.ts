@@ -15,11 +15,11 @@ import { createAccessLog, QuietLogController, trackRequest } from './observe/acc
 import { createMetrics, type Metrics } from './observe/metrics.js'
 import { adminRoutes, type Lifecycle } from './observe/admin.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { loggerOptions } from './observe/logging.js'
+import { LazyRequestLogger, loggerOptions } from './observe/logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
-import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
+import { AdmissionGate, armSendTimeouts, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
@@ -31,7 +31,11 @@ export interface BuildAppOptions {
   readonly logStream?: DestinationStream
   /** Wall clock for signing, in epoch ms. Default `Date.now`. */
   readonly now?: () => number
-  /** The upstream connection pool. Default: one built from `config.upstream`. */
+  /**
+   * The upstream connection pool. Default: one built from `config.upstream`. Its
+   * `headersTimeout` bounds the wait for an answer without interim (1xx) responses
+   * (see `upstream/response-deadline.ts`).
+   */
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
@@ -71,6 +75,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const app = Fastify({
     loggerInstance: logger,
     logController: new QuietLogController(),
+    // Per-request pino children are made only for requests that log (most never do).
+    childLoggerFactory: (parent, bindings, childOptions) => new LazyRequestLogger(parent as never, bindings, childOptions as Record<string, unknown>) as unknown as FastifyBaseLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
@@ -142,6 +148,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     return true
   })
   app.addHook('onClose', async () => {
+    accessLog.flush()
     if (options.dispatcher === undefined) await dispatcher.close()
   })
 
@@ -149,7 +156,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const capacity = overloadOptions(config, options.overload)
   const stages: InboundStage[] = [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
-  if (!leaveOut.has('admission')) stages.push(createAdmissionStage(new AdmissionGate(capacity), capacity.sendTimeoutMs))
+  if (!leaveOut.has('admission')) {
+    stages.push(createAdmissionStage(new AdmissionGate(capacity)))
+    armSendTimeouts(app.server, capacity.sendTimeoutMs)
+  }
   const inbound = createInboundPipeline(stages)
   const requestMetrics = leaveOut.has('metrics') ? undefined : metrics
 
