@@ -28,12 +28,12 @@ export function onResponseClose (res: ServerResponse, hook: CloseHook): void {
   }
 }
 
+// Node emits a response's `close` once.
 function runHooks (this: HookedResponse): void {
-  const hooks = this[kHooks]
-  this[kHooks] = undefined
+  const hooks = this[kHooks] as CloseHook | CloseHook[]
   if (typeof hooks === 'function') {
     hooks(this)
-  } else if (hooks !== undefined) {
+  } else {
     for (const hook of hooks) hook(this)
   }
 }
