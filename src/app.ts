@@ -47,7 +47,7 @@ export interface BuildAppOptions {
   readonly leaveOut?: readonly PricedStage[]
 }
 
-/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings). */
+/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings); `responseDeadline` is the pool's per-request handler, which also passes trailers. */
 export type PricedStage = 'metrics' | 'admission' | 'responseDeadline'
 
 declare module 'fastify' {
@@ -119,6 +119,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const signer = new Signer({
     tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
     refreshMarginSeconds: config.signing.refreshMarginSeconds,
+    timestampFormat: config.signing.timestampFormat,
     now,
     ...(clockSkew !== undefined ? { clockOffsetMs: () => clockSkew.offsetMs } : {}),
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })

@@ -8,8 +8,14 @@
  * with clock-skew correction on, a 403 answered by a clock that is off by more
  * than the re-mint threshold is re-signed once with PAVE's clock, as the proxy would.
  *
- * Output: one line per account, never a secret or a token. Exit code: 0 when every
- * account is accepted, 1 otherwise.
+ * When PAVE refuses an account (401/403), the other `API-Timestamp` forms are tried,
+ * each once, until one is accepted: the account's second line names the form PAVE
+ * accepted and the setting that selects it (or that none was, so the credentials or
+ * the clock are the likelier cause). The configuration in force is still refused:
+ * exit 1.
+ *
+ * Output: one line per account (two when it was refused), never a secret or a
+ * token. Exit code: 0 when every account is accepted, 1 otherwise.
  */
 import type { Writable } from 'node:stream'
 import { request, type Dispatcher } from 'undici'
@@ -17,6 +23,7 @@ import type { AccountConfig, Config } from './config/schema.js'
 import { classifyUpstreamError } from './errors.js'
 import { CLOCK_SKEW_MAX_OFFSET_MS } from './signing/clock-skew.js'
 import { OFFSET_CHANGE_REMINT_MS, Signer } from './signing/signer.js'
+import { TIMESTAMP_FORMATS, formatTimestamp, type TimestampFormat } from './signing/pave-token.js'
 import { createDispatcher, describeEgress } from './upstream/dispatcher.js'
 
 /** The harmless read each account is checked with. */
@@ -44,12 +51,16 @@ export async function runCheck (config: Config, out: Writable, options: CheckOpt
   const correction = config.signing.clockSkewCorrection
   const warnMs = config.signing.clockSkewWarnSeconds * 1000
   let offsetMs = 0
-  const signer = new Signer({
+  const signerFor = (timestampFormat: TimestampFormat): Signer => new Signer({
     tokenLifetimeSeconds: config.signing.tokenLifetimeSeconds,
     refreshMarginSeconds: config.signing.refreshMarginSeconds,
     now,
-    clockOffsetMs: () => offsetMs
+    clockOffsetMs: () => offsetMs,
+    timestampFormat
   })
+  const configured = config.signing.timestampFormat
+  const signer = signerFor(configured)
+  const others = TIMESTAMP_FORMATS.filter((format) => format !== configured).map(signerFor)
   const write = (line: string): void => { out.write(line + '\n') }
 
   const egress = describeEgress(config.upstream.egress)
@@ -72,6 +83,9 @@ export async function runCheck (config: Config, out: Writable, options: CheckOpt
       const { ok, text } = verdict(probe, resigned, warnMs)
       if (ok) accepted++
       write(`${account.name} (${account.prefix}): ${text}`)
+      if (probe.kind === 'answered' && (probe.status === 401 || probe.status === 403)) {
+        write(`${account.name} (${account.prefix}): ${await otherFormats(account, config.upstream.url, configured, others, dispatcher, now)}`)
+      }
     }
   } finally {
     if (options.dispatcher === undefined) await dispatcher.close()
@@ -80,6 +94,22 @@ export async function runCheck (config: Config, out: Writable, options: CheckOpt
   const total = config.accounts.length
   write(accepted === total ? `check passed: ${count} accepted` : `check failed: ${accepted} of ${count} accepted`)
   return accepted === total ? 0 : 1
+}
+
+/**
+ * Tries the other `API-Timestamp` forms, each once, until PAVE accepts one; says
+ * which, and the setting that selects it.
+ */
+async function otherFormats (account: AccountConfig, origin: string, configured: TimestampFormat, signers: readonly Signer[], dispatcher: Dispatcher, now: () => number): Promise<string> {
+  for (const signer of signers) {
+    const probe = await call(account, origin, signer, dispatcher, now)
+    if (probe.kind === 'answered' && probe.status >= 200 && probe.status < 300) {
+      const format = signer.timestampFormat
+      return `PAVE accepts API-Timestamp as ${format} (${formatTimestamp(new Date(Date.UTC(2023, 1, 11, 12)), format)}), not ${configured}: ` +
+        `set signing.timestampFormat: ${format} (PAVE_TIMESTAMP_FORMAT=${format})`
+    }
+  }
+  return `no other API-Timestamp form was accepted either (tried ${signers.map((s) => s.timestampFormat).join(', ')}): the credentials or the clock are the likelier cause`
 }
 
 /** One signed `GET /v1/callbacks`. */

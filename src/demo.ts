@@ -80,6 +80,8 @@ const session = await created.json() as { session_key?: string }
 if (created.status !== 200 || session.session_key === undefined) fail(`the first call through the proxy answered ${created.status}`)
 
 const vin = '1HGCM82633A004352'
+/** A fictional number (555-01xx is reserved for fiction). */
+const DEMO_PHONE = '+1-555-0100'
 process.stdout.write(`
 pave-proxy demo: a local PAVE mock, and pave-proxy signing in front of it.
 Nothing leaves this machine; the credentials are fake (user ${DEMO_ACCOUNT.username}, key ${DEMO_ACCOUNT.apiKey}).
@@ -97,6 +99,9 @@ Paste these (no credentials needed: the proxy adds API-Key, API-Timestamp and AP
 
   # list the callbacks
   curl -s ${url}/v1/callbacks
+
+  # resend that session's SMS (PAVE v2: the proxy sets API-Access-Token; once per session)
+  curl -s -X POST ${url}/v2/capture/sessions/${session.session_key}/resend -H 'content-type: application/json' -d '{"phone": "${DEMO_PHONE}"}'
 
   # the same call, signed with a wrong secret: PAVE's 403 comes back through the proxy
   curl -s -i ${url}${WRONG_SECRET_PREFIX}/v1/callbacks

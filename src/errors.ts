@@ -56,13 +56,23 @@ const UNREACHABLE_CODES = new Set([
 ])
 
 /**
- * Maps a failure on the way to the upstream (an undici error, possibly wrapped by
- * reply-from in `cause`) to the proxy's code.
+ * undici's checks of a request before it contacts anything (arguments, unsupported
+ * headers, a factory's return value): a request the proxy built wrong, never an
+ * unreachable PAVE, so it is the proxy's fault (500 PAVE_PROXY_INTERNAL).
+ */
+const PROXY_FAULT_CODES = new Set([
+  'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_RETURN_VALUE', 'UND_ERR_BPL_MISSING_UPSTREAM', 'UND_ERR_MAX_ORIGINS_REACHED'
+])
+
+/**
+ * Maps a failure on the way to the upstream (an undici error, possibly wrapped in
+ * `cause`) to the proxy's code.
  */
 export function classifyUpstreamError (error: unknown): ErrorCode {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
     if (current instanceof ProxyError) return current.code
     const code = (current as NodeJS.ErrnoException).code ?? ''
+    if (PROXY_FAULT_CODES.has(code)) return 'PAVE_PROXY_INTERNAL'
     if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'PAVE_PROXY_UPSTREAM_CONNECT_TIMEOUT'
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'PAVE_PROXY_UPSTREAM_TIMEOUT'
     if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'PAVE_PROXY_UPSTREAM_TLS'
@@ -72,4 +82,19 @@ export function classifyUpstreamError (error: unknown): ErrorCode {
     if (UNREACHABLE_CODES.has(code)) return 'PAVE_PROXY_UPSTREAM_UNREACHABLE'
   }
   return 'PAVE_PROXY_UPSTREAM_UNREACHABLE'
+}
+
+/**
+ * The code of the error underneath a failure, for logs: the innermost `code` in its
+ * `cause` chain (`ECONNREFUSED`, `UND_ERR_NOT_SUPPORTED`…), else the outer error's
+ * name (undici's `HTTPParserError` may carry no code), and that error's message.
+ */
+export function underlyingError (error: unknown): { readonly code: string, readonly message: string } {
+  let found: Error | undefined
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (typeof (current as NodeJS.ErrnoException).code === 'string') found = current
+  }
+  if (found !== undefined) return { code: (found as NodeJS.ErrnoException).code as string, message: found.message }
+  if (error instanceof Error) return { code: error.name, message: error.message }
+  return { code: typeof error, message: String(error) }
 }

@@ -4,6 +4,7 @@
  * forwarder, which owns the response from then on (`reply.hijack()`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { AccountConfig, Config } from './config/schema.js'
@@ -75,6 +76,8 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
     const prefixLength = prefix === '/' ? 0 : prefix.length
 
     const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+      // Fastify reads no body for GET and HEAD: one sent anyway is forwarded as sent, never dropped.
+      if (request.body === undefined && carriesBody(request.headers)) request.body = request.raw
       const refused = limitBody(request, config.bodyLimit)
       if (refused !== undefined) {
         sendError(reply, refused.code)
@@ -106,4 +109,10 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       app.route({ ...routeOptions, url: `${prefix}/*` })
     }
   }
+}
+
+/** Whether a request's framing announces a body (RFC 9112 §6.3): any `Transfer-Encoding`, or a `Content-Length` other than 0. */
+export function carriesBody (headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length']
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

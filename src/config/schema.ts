@@ -65,7 +65,17 @@ export interface SigningConfig {
   readonly clockSkewCorrection: boolean
   /** Log a warning when the learned offset exceeds this. Default 30 s. */
   readonly clockSkewWarnSeconds: number
+  /**
+   * How `API-Timestamp` is written (the token message uses exactly that string):
+   * `iso-seconds` (`2023-02-11T12:00:00Z`, PAVE's written contract), `iso-millis`
+   * (`toJSON()`), `unix-seconds`, `rfc1123` (`toUTCString()`). Default `iso-seconds`.
+   */
+  readonly timestampFormat: TimestampFormatSetting
 }
+
+/** The forms `signing.timestampFormat` takes (the same list as `signing/pave-token.ts`'s `TIMESTAMP_FORMATS`). */
+export const TIMESTAMP_FORMAT_SETTINGS = ['iso-seconds', 'iso-millis', 'unix-seconds', 'rfc1123'] as const
+export type TimestampFormatSetting = typeof TIMESTAMP_FORMAT_SETTINGS[number]
 
 export interface ShutdownConfig {
   /** After SIGTERM, keep serving this long with `/readyz` answering 503. Default 5000 ms. */
@@ -137,6 +147,7 @@ export const DEFAULT_UPSTREAM_RETRIES = 2
 export const DEFAULT_CLOCK_SKEW_WARN_SECONDS = 30
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 export const DEFAULT_REFRESH_MARGIN_SECONDS = 60
+export const DEFAULT_TIMESTAMP_FORMAT_SETTING: TimestampFormatSetting = 'iso-seconds'
 export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
 export const DEFAULT_INBOUND_HEADERS_TIMEOUT_MS = 10_000
@@ -172,7 +183,8 @@ export function defaultSettings (): Record<string, unknown> {
       tokenLifetimeSeconds: DEFAULT_TOKEN_LIFETIME_SECONDS,
       refreshMarginSeconds: DEFAULT_REFRESH_MARGIN_SECONDS,
       clockSkewCorrection: true,
-      clockSkewWarnSeconds: DEFAULT_CLOCK_SKEW_WARN_SECONDS
+      clockSkewWarnSeconds: DEFAULT_CLOCK_SKEW_WARN_SECONDS,
+      timestampFormat: DEFAULT_TIMESTAMP_FORMAT_SETTING
     },
     shutdown: {
       delayMs: DEFAULT_SHUTDOWN_DELAY_MS,
@@ -221,6 +233,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'signing.refreshMarginSeconds', env: 'PAVE_TOKEN_REFRESH_MARGIN_SECONDS', type: 'integer' },
   { path: 'signing.clockSkewCorrection', env: 'PAVE_CLOCK_SKEW_CORRECTION', type: 'boolean' },
   { path: 'signing.clockSkewWarnSeconds', env: 'PAVE_CLOCK_SKEW_WARN_SECONDS', type: 'integer' },
+  { path: 'signing.timestampFormat', env: 'PAVE_TIMESTAMP_FORMAT', type: 'string' },
   { path: 'inbound.allow', env: 'PAVE_PROXY_ALLOW', type: 'list' },
   { path: 'inbound.tokenFile', env: 'PAVE_PROXY_TOKEN_FILE', type: 'string' },
   { path: 'capacity.maxInFlight', env: 'PAVE_PROXY_MAX_IN_FLIGHT', type: 'integer' },
@@ -297,7 +310,8 @@ export const CONFIG_SCHEMA = {
         tokenLifetimeSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         refreshMarginSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
         clockSkewCorrection: { type: 'boolean' },
-        clockSkewWarnSeconds: { type: 'integer', minimum: 1, maximum: 86_400 }
+        clockSkewWarnSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+        timestampFormat: { enum: TIMESTAMP_FORMAT_SETTINGS }
       }
     },
     shutdown: {

@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { DEMO_ACCOUNT, MockAccountsError } from './accounts.js'
 import { parseFaultSpec, type FaultRule } from './faults.js'
-import { DEFAULT_TOKEN_LIFETIME_SECONDS, startPaveMock } from './server.js'
+import { DEFAULT_TOKEN_LIFETIME_SECONDS, startPaveMock, validateTimestampFormats } from './server.js'
+import { DEFAULT_TIMESTAMP_FORMAT, TIMESTAMP_FORMATS, type TimestampFormat } from '../signing/pave-token.js'
 
 /** The bin's default port (the library's default is 0, a free port). */
 const DEFAULT_BIN_PORT = 4010
@@ -28,6 +29,9 @@ Options (environment variable in brackets):
                                    (PAVE_MOCK_TOKEN_LIFETIME_SECONDS, default ${DEFAULT_TOKEN_LIFETIME_SECONDS})
   --clock-offset-ms <n>            run the mock's clock ahead (+) or behind (-) real time; write
                                    negative values as --clock-offset-ms=-60000 (PAVE_MOCK_CLOCK_OFFSET_MS, default 0)
+  --timestamp-formats <list>       API-Timestamp forms accepted, comma-separated: iso-seconds,
+                                   iso-millis, unix-seconds, rfc1123 or all
+                                   (PAVE_MOCK_TIMESTAMP_FORMATS, default iso-seconds)
   --fault "<spec>"                 inject a fault, repeatable: [METHOD] PATH [latency=ms] [status=n]
                                    [reset=before-headers|mid-body] [hang=before-headers|mid-body] [times=n]
                                    (PAVE_MOCK_FAULTS, specs separated by ";")
@@ -51,6 +55,16 @@ function integer (name: string, value: string | undefined, fallback: number, min
   return n
 }
 
+function timestampFormats (value: string | undefined): readonly TimestampFormat[] {
+  if (value === undefined || value.trim() === '') return [DEFAULT_TIMESTAMP_FORMAT]
+  if (value.trim() === 'all') return TIMESTAMP_FORMATS
+  try {
+    return validateTimestampFormats(value.split(',').map((v) => v.trim()).filter((v) => v !== ''))
+  } catch (error) {
+    fail(`--timestamp-formats: ${(error as Error).message.replace(/^timestampFormats: /, '')}`)
+  }
+}
+
 async function main (): Promise<void> {
   let values: Record<string, string | string[] | boolean | undefined>
   try {
@@ -62,6 +76,7 @@ async function main (): Promise<void> {
         accounts: { type: 'string' },
         'token-lifetime-seconds': { type: 'string' },
         'clock-offset-ms': { type: 'string' },
+        'timestamp-formats': { type: 'string' },
         fault: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -94,6 +109,7 @@ async function main (): Promise<void> {
     accountsFile: flag('accounts') ?? (env.PAVE_MOCK_ACCOUNTS_FILE !== '' ? env.PAVE_MOCK_ACCOUNTS_FILE : undefined),
     tokenLifetimeSeconds: integer('--token-lifetime-seconds', flag('token-lifetime-seconds') ?? env.PAVE_MOCK_TOKEN_LIFETIME_SECONDS, DEFAULT_TOKEN_LIFETIME_SECONDS, 1),
     clockOffsetMs: integer('--clock-offset-ms', flag('clock-offset-ms') ?? env.PAVE_MOCK_CLOCK_OFFSET_MS, 0, Number.MIN_SAFE_INTEGER),
+    timestampFormats: timestampFormats(flag('timestamp-formats') ?? env.PAVE_MOCK_TIMESTAMP_FORMATS),
     faults,
     logger: { level: logLevel }
   }
@@ -119,6 +135,7 @@ async function main (): Promise<void> {
       `    PAVE_UPSTREAM_URL=${mock.url} PAVE_USERNAME=${DEMO_ACCOUNT.username} PAVE_API_KEY=${DEMO_ACCOUNT.apiKey} PAVE_API_SECRET=${DEMO_ACCOUNT.secret} npx pave-proxy`
     )
   }
+  if (mock.timestampFormats.length !== 1 || mock.timestampFormats[0] !== DEFAULT_TIMESTAMP_FORMAT) lines.push(`  accepting API-Timestamp as ${mock.timestampFormats.join(', ')}`)
   if (faults.length > 0) lines.push(`  injecting ${faults.length} fault rule(s)`)
   process.stdout.write(lines.join('\n') + '\n')
 

@@ -1,11 +1,11 @@
 /**
- * pave-mock's endpoints: sessions, callbacks and hotspots, answering with the JSON
- * shapes and messages of PAVE's docs. Every route runs after the signature check,
+ * pave-mock's endpoints: sessions, callbacks, hotspots and v2's "Resend SMS",
+ * answering with the JSON shapes and messages of PAVE's docs. Every route runs after the signature check,
  * for the account that signed.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  CALLBACK_EVENTS, THEMES, type AccountState, type CallbackEvent, type CallbackSetting, type Json, type SessionInput
+  CALLBACK_EVENTS, RESEND_MAX_AGE_DAYS, THEMES, type AccountState, type CallbackEvent, type CallbackSetting, type Json, type SessionInput
 } from './store.js'
 
 export const MISSING_FIELDS = 'Missing required fields.'
@@ -79,6 +79,38 @@ export function registerRoutes (app: FastifyInstance, { stateOf, now }: RouteCon
     return { session_key: key, photos: state.addPhotos(key, photos, now()) }
   })
 
+  // ---- v2 (authenticated with API-Access-Token instead of a signature, see server.ts)
+  app.post<KeyParams>('/v2/capture/sessions/:key/resend', async (request, reply) => {
+    const { key } = request.params
+    const body = request.body
+    const phone = isObject(body) ? body.phone : undefined
+    if ((body !== undefined && !isObject(body)) || (phone !== undefined && !nonEmptyString(phone))) {
+      return v2Error(reply, 400, { message: 'The body, when given, must be a JSON object with an optional "phone" string.', session_key: key })
+    }
+    const outcome = stateOf(request).resendSms(key, phone, now())
+    switch (outcome.kind) {
+      case 'resent':
+        return {
+          status: 'success',
+          message: 'SMS has been resent successfully.',
+          session_key: key,
+          phone: outcome.phone,
+          session_age_days: outcome.ageDays,
+          days_remaining: outcome.daysRemaining
+        }
+      case 'not-found':
+        return v2Error(reply, 404, { message: 'Session not found', session_key: key })
+      case 'finalized':
+        return v2Error(reply, 400, { message: 'The session is finalized: its SMS cannot be resent.', session_key: key, session_status: outcome.status })
+      case 'expired':
+        return v2Error(reply, 400, { message: `The session is older than ${RESEND_MAX_AGE_DAYS} days: its SMS cannot be resent.`, session_key: key, session_age_days: outcome.ageDays })
+      case 'already-resent':
+        return v2Error(reply, 400, { message: 'The SMS of this session has already been resent once.', session_key: key })
+      case 'no-phone':
+        return v2Error(reply, 400, { message: 'No phone number: send "phone", or create the session with sms.to.', session_key: key })
+    }
+  })
+
   // ---- callbacks
   app.get('/v1/callbacks', async (request) => {
     const state = stateOf(request)
@@ -148,6 +180,11 @@ function applyCallback (setting: CallbackSetting, body: Json): void {
   if (nonEmptyString(body.method)) setting.method = body.method.toUpperCase()
   if (body.headers !== undefined) setting.headers = body.headers
   if (body.payload !== undefined) setting.payload = body.payload
+}
+
+/** A v2 error: `{"status": "error", "message", "session_key", …}`. */
+function v2Error (reply: FastifyReply, code: number, fields: Json): FastifyReply {
+  return reply.code(code).send({ status: 'error', ...fields })
 }
 
 function badRequest (reply: FastifyReply, message: string): FastifyReply {

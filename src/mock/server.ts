@@ -3,7 +3,8 @@
  *
  * Every request is recorded, then faults (if any are configured) apply, then the
  * signature is checked the way PAVE documents it (403 with PAVE's body on any
- * failure), then the request reaches the in-memory sessions, callbacks and hotspots.
+ * failure; on a `/v2/` path, `API-Access-Token` must hold a known API key instead),
+ * then the request reaches the in-memory sessions, callbacks, hotspots and v2 resend.
  */
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -15,12 +16,14 @@ import { DEMO_ACCOUNT, loadAccountsFile, validateAccounts, type MockAccount } fr
 import { FaultPlan, type FaultRule } from './faults.js'
 import { registerRoutes } from './routes.js'
 import { MockStore, type SessionStatus } from './store.js'
-import { FORBIDDEN_BODY, verifyRequest, type RejectReason } from './verify.js'
+import { DEFAULT_TIMESTAMP_FORMAT, TIMESTAMP_FORMATS, type TimestampFormat } from '../signing/pave-token.js'
+import { FORBIDDEN_BODY, verifyAccessToken, verifyRequest, type RejectReason } from './verify.js'
 
 export { DEMO_ACCOUNT, MockAccountsError, type MockAccount } from './accounts.js'
 export { parseFaultSpec, type FaultRule, type FaultStage } from './faults.js'
 export type { SessionStatus } from './store.js'
 export { FORBIDDEN_BODY, type RejectReason } from './verify.js'
+export { TIMESTAMP_FORMATS, type TimestampFormat } from '../signing/pave-token.js'
 
 export const DEFAULT_MOCK_HOST = '127.0.0.1'
 /** Port 0: the system picks a free one; read it from `mock.port` or `mock.url`. */
@@ -30,7 +33,7 @@ export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 /** Largest request body the mock reads. */
 export const MOCK_BODY_LIMIT = 52_428_800
 /** Paths pino censors in the mock's own log lines. */
-const REDACT_PATHS = ['req.headers["api-token"]', 'req.headers.authorization', 'secret', '*.secret']
+const REDACT_PATHS = ['req.headers["api-token"]', 'req.headers["api-access-token"]', 'req.headers.authorization', 'secret', '*.secret']
 
 export interface PaveMockOptions {
   /** Listen address. Default `127.0.0.1`. */
@@ -45,6 +48,12 @@ export interface PaveMockOptions {
   readonly tokenLifetimeSeconds?: number | undefined
   /** Runs the mock's clock (signature check, `Date` header, times in bodies) this far ahead (+) or behind (−) real time. Default 0. */
   readonly clockOffsetMs?: number | undefined
+  /**
+   * The forms of `API-Timestamp` accepted (see `TIMESTAMP_FORMATS`); a request signed
+   * with another form is refused like a malformed one. Default `['iso-seconds']`,
+   * the written contract.
+   */
+  readonly timestampFormats?: readonly TimestampFormat[] | undefined
   /** Faults to inject, first match wins. Default none. */
   readonly faults?: readonly FaultRule[] | undefined
   /** `false` for no logs (the default), pino options, or a pino logger of the caller's. */
@@ -77,6 +86,8 @@ export interface PaveMock {
   readonly host: string
   readonly port: number
   readonly accounts: readonly MockAccount[]
+  /** The forms of `API-Timestamp` it accepts. */
+  readonly timestampFormats: readonly TimestampFormat[]
   /** Every request received, oldest first. Clear it with `reset()` (or `requests.length = 0`). */
   readonly requests: MockRequest[]
   /** The underlying Fastify instance. */
@@ -99,6 +110,15 @@ export interface PaveMock {
   close: () => Promise<void>
 }
 
+/** A non-empty list of known timestamp forms, or a RangeError naming the unknown one. */
+export function validateTimestampFormats (formats: readonly string[]): readonly TimestampFormat[] {
+  if (formats.length === 0) throw new RangeError(`timestampFormats: name at least one of ${TIMESTAMP_FORMATS.join(', ')}`)
+  for (const format of formats) {
+    if (!(TIMESTAMP_FORMATS as readonly string[]).includes(format)) throw new RangeError(`timestampFormats: unknown form "${format}" (known: ${TIMESTAMP_FORMATS.join(', ')})`)
+  }
+  return Object.freeze([...formats]) as readonly TimestampFormat[]
+}
+
 /** `http://host:port`, with brackets around an IPv6 address. */
 export function baseUrl (host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -107,6 +127,7 @@ export function baseUrl (host: string, port: number): string {
 export async function startPaveMock (options: PaveMockOptions = {}): Promise<PaveMock> {
   const host = options.host ?? DEFAULT_MOCK_HOST
   const lifetimeMs = (options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_LIFETIME_SECONDS) * 1000
+  const timestampFormats = validateTimestampFormats(options.timestampFormats ?? [DEFAULT_TIMESTAMP_FORMAT])
   const given = [...(options.accounts ?? []), ...(options.accountsFile !== undefined ? loadAccountsFile(options.accountsFile) : [])]
   const accounts = validateAccounts(given.length > 0 ? given : [DEMO_ACCOUNT])
   const byKey = new Map(accounts.map((a) => [a.apiKey, a]))
@@ -175,7 +196,9 @@ export async function startPaveMock (options: PaveMockOptions = {}): Promise<Pav
       }
     }
 
-    const verdict = verifyRequest(request.headers, byKey, now(), lifetimeMs)
+    const verdict = path.startsWith('/v2/')
+      ? verifyAccessToken(request.headers, byKey)
+      : verifyRequest(request.headers, byKey, now(), lifetimeMs, timestampFormats)
     if (!verdict.ok) {
       record.rejected = verdict.reason
       request.log.info({ reason: verdict.reason, username: verdict.account?.username }, 'refused a request: signature check failed')
@@ -222,6 +245,7 @@ export async function startPaveMock (options: PaveMockOptions = {}): Promise<Pav
     host,
     port,
     accounts,
+    timestampFormats,
     requests,
     app,
     now,

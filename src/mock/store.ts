@@ -4,9 +4,28 @@
  */
 import { randomInt } from 'node:crypto'
 
-/** A session's life: created `IDLE`, `IN_PROGRESS` once the user starts, `COMPLETE` with results. */
-export const SESSION_STATUSES = ['IDLE', 'IN_PROGRESS', 'COMPLETE', 'EXPIRED'] as const
+/**
+ * A session's life: created `IDLE`, `IN_PROGRESS` once the user starts (the mock's
+ * name for PAVE's `STARTED`/`PROCESS`), `COMPLETE` with results; PAVE's other
+ * documented statuses can be set too (`setSessionStatus`).
+ */
+export const SESSION_STATUSES = ['IDLE', 'IN_PROGRESS', 'STARTED', 'PROCESS', 'QC_PASSED', 'CONFIRM', 'COMPLETE', 'EXPIRED', 'INVALID'] as const
 export type SessionStatus = typeof SESSION_STATUSES[number]
+
+/** Statuses after which an SMS is no longer resent (v2 resend). */
+export const FINALIZED_STATUSES: readonly SessionStatus[] = ['QC_PASSED', 'CONFIRM', 'COMPLETE', 'EXPIRED']
+/** A session older than this many days gets no resent SMS. */
+export const RESEND_MAX_AGE_DAYS = 7
+const DAY_MS = 86_400_000
+
+/** What a v2 resend request came to. */
+export type ResendOutcome =
+  | { readonly kind: 'resent', readonly phone: string, readonly ageDays: number, readonly daysRemaining: number }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'finalized', readonly status: SessionStatus }
+  | { readonly kind: 'expired', readonly ageDays: number }
+  | { readonly kind: 'already-resent' }
+  | { readonly kind: 'no-phone' }
 
 export const THEMES = ['LITE', 'PRO', 'CAPT'] as const
 export const DEFAULT_THEME = 'PRO'
@@ -47,6 +66,10 @@ export interface SessionView {
 interface StoredSession {
   view: SessionView
   photos: Photo[]
+  /** Creation time on the mock's clock, epoch ms (a session's age for the v2 resend). */
+  readonly createdAtMs: number
+  /** Whether the one v2 resend was used. */
+  resent: boolean
 }
 
 export interface CallbackSetting {
@@ -122,7 +145,7 @@ export class AccountState {
       vehicle: null
     }
     this.apply(view, input)
-    this.sessions.set(key, { view, photos: [] })
+    this.sessions.set(key, { view, photos: [], createdAtMs: nowMs, resent: false })
     return view
   }
 
@@ -166,6 +189,25 @@ export class AccountState {
     return true
   }
 
+  /**
+   * PAVE's v2 "Resend SMS": once per session, to `phone` or the session's `sms.to`,
+   * for a session at most {@link RESEND_MAX_AGE_DAYS} days old and not finalized.
+   */
+  resendSms (key: string, phone: string | undefined, nowMs: number): ResendOutcome {
+    const stored = this.sessions.get(key)
+    if (stored === undefined) return { kind: 'not-found' }
+    const { status } = stored.view
+    if (FINALIZED_STATUSES.includes(status)) return { kind: 'finalized', status }
+    const ageMs = Math.max(0, nowMs - stored.createdAtMs)
+    const ageDays = Math.floor(ageMs / DAY_MS)
+    if (ageMs > RESEND_MAX_AGE_DAYS * DAY_MS) return { kind: 'expired', ageDays }
+    if (stored.resent) return { kind: 'already-resent' }
+    const to = phone ?? (stored.view.options.sms as Json | undefined)?.to
+    if (typeof to !== 'string' || to === '') return { kind: 'no-phone' }
+    stored.resent = true
+    return { kind: 'resent', phone: to, ageDays, daysRemaining: RESEND_MAX_AGE_DAYS - ageDays }
+  }
+
   /** The inspection results: the documented `SESSION:COMPLETE` shape once complete, a status note before. */
   results (key: string): Json | undefined {
     const stored = this.sessions.get(key)
@@ -203,7 +245,7 @@ function setStatus (stored: StoredSession, status: SessionStatus, nowMs: number)
   const { view } = stored
   view.status = status
   view.updated_at = sessionTime(nowMs)
-  view.active = status === 'IDLE' || status === 'IN_PROGRESS'
+  view.active = status === 'IDLE' || status === 'IN_PROGRESS' || status === 'STARTED' || status === 'PROCESS'
   if (status !== 'IDLE') view.inspect_started_at ??= sessionTime(nowMs)
   if (status === 'COMPLETE') {
     view.inspect_ended_at = sessionTime(nowMs)

@@ -1,12 +1,12 @@
 /**
  * PAVE's signature check, as its docs describe it: a known `API-Key`, an
- * `API-Timestamp` of the form `YYYY-MM-DDTHH:MM:SSZ` within the token lifetime of
+ * `API-Timestamp` of the form `YYYY-MM-DDTHH:MM:SSZ` (or another accepted form) within the token lifetime of
  * the server's clock (either direction), and an `API-Token` equal to the HMAC for
  * that account, compared in constant time.
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { computeToken, parseTimestamp } from '../signing/pave-token.js'
+import { DEFAULT_TIMESTAMP_FORMAT, computeToken, parseTimestamp, type TimestampFormat } from '../signing/pave-token.js'
 import type { MockAccount } from './accounts.js'
 
 /** The message PAVE answers a request it cannot authenticate with, status 403. */
@@ -22,6 +22,8 @@ export type RejectReason =
   | 'stale-timestamp'
   | 'future-timestamp'
   | 'wrong-token'
+  | 'missing-access-token'
+  | 'unknown-access-token'
 
 export type Verdict =
   | { readonly ok: true, readonly account: MockAccount }
@@ -33,8 +35,10 @@ export type Verdict =
  * @param accounts the known accounts, by API key
  * @param nowMs the server's clock, epoch ms
  * @param lifetimeMs how far the timestamp may be from `nowMs`, either way
+ * @param formats the forms of `API-Timestamp` accepted (default `iso-seconds`, the written contract)
  */
-export function verifyRequest (headers: IncomingHttpHeaders, accounts: ReadonlyMap<string, MockAccount>, nowMs: number, lifetimeMs: number): Verdict {
+export function verifyRequest (headers: IncomingHttpHeaders, accounts: ReadonlyMap<string, MockAccount>, nowMs: number, lifetimeMs: number,
+  formats: readonly TimestampFormat[] = [DEFAULT_TIMESTAMP_FORMAT]): Verdict {
   const apiKey = headers['api-key']
   const timestamp = headers['api-timestamp']
   const token = headers['api-token']
@@ -44,7 +48,7 @@ export function verifyRequest (headers: IncomingHttpHeaders, accounts: ReadonlyM
   }
   const account = accounts.get(apiKey)
   if (account === undefined) return { ok: false, reason: 'unknown-api-key' }
-  const at = parseTimestamp(timestamp)
+  const at = parseTimestamp(timestamp, formats)
   if (at === undefined) return { ok: false, reason: 'malformed-timestamp', account }
   if (nowMs - at > lifetimeMs) return { ok: false, reason: 'stale-timestamp', account }
   if (at - nowMs > lifetimeMs) return { ok: false, reason: 'future-timestamp', account }
@@ -57,4 +61,15 @@ export function tokensEqual (expected: string, given: string): boolean {
   const a = Buffer.from(expected, 'utf8')
   const b = Buffer.from(given, 'utf8')
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * PAVE's v2 check: `API-Access-Token` holds a known API key ("Your API key", as PAVE's
+ * docs put it); no timestamp or token is involved.
+ */
+export function verifyAccessToken (headers: IncomingHttpHeaders, accounts: ReadonlyMap<string, MockAccount>): Verdict {
+  const token = headers['api-access-token']
+  if (typeof token !== 'string' || token === '') return { ok: false, reason: 'missing-access-token' }
+  const account = accounts.get(token)
+  return account === undefined ? { ok: false, reason: 'unknown-access-token' } : { ok: true, account }
 }

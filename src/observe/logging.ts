@@ -14,6 +14,8 @@ export const REDACTED = '[redacted]'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["api-token"]',
   'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]',
+  // v2's API-Access-Token is the API key, which alone authenticates a v2 call.
+  'req.headers["api-access-token"]', 'headers["api-access-token"]',
   'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret'
 ]
 

@@ -8,7 +8,7 @@
  * can move time and a drifting host still signs fresh timestamps.
  */
 import { LRUCache } from 'lru-cache'
-import { computeToken, formatTimestamp, parseTimestamp } from './pave-token.js'
+import { DEFAULT_TIMESTAMP_FORMAT, computeToken, formatTimestamp, parseTimestamp, type TimestampFormat } from './pave-token.js'
 import type { AccountConfig } from '../config/schema.js'
 
 /** The three headers PAVE reads, lowercase as sent on the wire by undici. */
@@ -31,6 +31,8 @@ export interface SignerOptions {
   readonly onRenew?: (account: AccountConfig) => void
   /** Most accounts kept. Default 1024. */
   readonly maxAccounts?: number
+  /** How `API-Timestamp` is written; the token covers exactly that string. Default `iso-seconds`. */
+  readonly timestampFormat?: TimestampFormat
 }
 
 /** A change of the learned clock offset larger than this re-mints the token at once. */
@@ -50,8 +52,10 @@ export class Signer {
   readonly #now: () => number
   readonly #offset: () => number
   readonly #onRenew: ((account: AccountConfig) => void) | undefined
+  readonly #format: TimestampFormat
 
   constructor (options: SignerOptions) {
+    this.#format = options.timestampFormat ?? DEFAULT_TIMESTAMP_FORMAT
     this.#renewAfterMs = (options.tokenLifetimeSeconds - options.refreshMarginSeconds) * 1000
     this.#now = options.now ?? Date.now
     this.#offset = options.clockOffsetMs ?? (() => 0)
@@ -72,13 +76,13 @@ export class Signer {
         Math.abs(offset - entry.offsetAtMint) <= OFFSET_CHANGE_REMINT_MS) {
       return entry.headers
     }
-    const timestamp = formatTimestamp(new Date(upstreamNow))
+    const timestamp = formatTimestamp(new Date(upstreamNow), this.#format)
     const headers: SignedHeaders = Object.freeze({
       'api-key': account.apiKey,
       'api-timestamp': timestamp,
       'api-token': computeToken({ username: account.username, apiKey: account.apiKey, secret: account.apiSecret }, timestamp)
     })
-    const mintedAt = parseTimestamp(timestamp) as number // whole second, <= upstreamNow
+    const mintedAt = parseTimestamp(timestamp, [this.#format]) as number // <= upstreamNow (whole seconds but for iso-millis)
     this.#cache.set(account.name, { account, headers, renewAt: mintedAt + this.#renewAfterMs, offsetAtMint: offset })
     this.#onRenew?.(account)
     return headers
@@ -88,6 +92,11 @@ export class Signer {
   invalidate (accountName?: string): void {
     if (accountName === undefined) this.#cache.clear()
     else this.#cache.delete(accountName)
+  }
+
+  /** How this signer writes `API-Timestamp`. */
+  get timestampFormat (): TimestampFormat {
+    return this.#format
   }
 
   /** The timestamp of the cached token of an account (for tests and diagnostics). */

@@ -5,8 +5,9 @@
  *
  * Headers: the caller's are copied once, without hop-by-hop headers, without the
  * headers its `Connection` names, and without anything under PAVE's credential
- * names; then the signer's three headers, the upstream's `Host` and the request id
- * are set. PAVE's answer keeps its status and headers (hop-by-hop ones removed).
+ * names; then the signer's three headers (and, on a `/v2/` path, `API-Access-Token`
+ * with the account's API key), the upstream's `Host` and the request id are set. PAVE's answer keeps its status, headers (hop-by-hop ones removed) and
+ * trailers (added by the pool's handler, see `response-trailers.ts`).
  *
  * Two deliberate second attempts, never more than one of each:
  * - a bodyless idempotent request whose connection failed before any byte was
@@ -23,15 +24,19 @@ import type { AccountConfig } from '../config/schema.js'
 import type { Metrics } from '../observe/metrics.js'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
-import { ProxyError, classifyUpstreamError, type ErrorCode } from '../errors.js'
+import { ProxyError, classifyUpstreamError, underlyingError, type ErrorCode } from '../errors.js'
 import type { BodyRecorder } from './body-recorder.js'
 import { writeRawError } from '../reply-error.js'
 import { onResponseClose } from '../response-close.js'
 
-/** Request headers never forwarded: hop-by-hop, proxy credentials, PAVE's credential names, and ours to set. */
+/**
+ * Request headers never forwarded: hop-by-hop, `Expect` (answered for this hop: Node sends the
+ * caller its `100 Continue`, and undici refuses to send the header), proxy credentials, PAVE's
+ * credential names (v1 and v2), and ours to set.
+ */
 const DROPPED_REQUEST_HEADERS = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'x-request-id'
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
+  'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'api-access-token', 'x-request-id'
 ])
 /** Response headers never passed back: hop-by-hop. */
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -78,6 +83,8 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   const method = raw.method as Dispatcher.HttpMethod
   const headers = upstreamHeaders(raw.headers, context.host, request.id)
   const hasBody = request.body !== null
+  // PAVE's v2 endpoints authenticate with `API-Access-Token: <API key>` instead of the v1 headers.
+  const v2 = request.path.startsWith('/v2/')
   // A caller who goes away cancels the upstream request. undici accepts any event emitter
   // as the abort signal: the response itself serves, which spares an AbortController per request.
   onResponseClose(res, cancelOnCallerGone)
@@ -94,6 +101,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     headers['api-key'] = signed['api-key']
     headers['api-timestamp'] = signed['api-timestamp']
     headers['api-token'] = signed['api-token']
+    if (v2) headers['api-access-token'] = signed['api-key']
     signedOffset = context.clockSkew?.offsetMs ?? 0
     sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
     let replay = false // set when a 403 is to be re-signed and sent again
@@ -103,7 +111,8 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
       method,
       headers,
       body,
-      signal: res
+      signal: res,
+      opaque: res // the pool's handler adds PAVE's trailers to it (response-trailers.ts)
     }, ({ statusCode, headers: answer }) => {
       const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
       context.latency.observe((receivedAt - sentAt) / 1000)
@@ -141,7 +150,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         setTimeout(() => dispatch(null), delay)
         return
       }
-      fail(request, classifyForwardError(error))
+      fail(request, error, classifyForwardError(error))
     })
   }
   dispatch(request.body)
@@ -174,10 +183,17 @@ export function classifyForwardError (error: Error): ErrorCode {
   return classifyUpstreamError(error)
 }
 
-/** Answers with the proxy's error when nothing was sent yet; otherwise cuts the response. */
-function fail (request: ForwardRequest, code: ErrorCode): void {
+/**
+ * Answers with the proxy's error when nothing was sent yet; otherwise cuts the response.
+ * The log line names the underlying error's code; a request undici refused before
+ * contacting anything is the proxy's own fault, logged as an error with undici's
+ * message (which names a header, never its value).
+ */
+function fail (request: ForwardRequest, error: Error, code: ErrorCode): void {
   const { res } = request
-  request.log.warn({ code }, 'upstream request failed')
+  const cause = underlyingError(error)
+  if (code === 'PAVE_PROXY_INTERNAL') request.log.error({ code, cause: cause.code, reason: cause.message }, 'upstream request failed')
+  else request.log.warn({ code, cause: cause.code }, 'upstream request failed')
   /* c8 ignore start -- undici destroys the response it streams into when a body fails, which
      marks the caller gone first; this only guards against a future change of that order */
   if (res.headersSent) {

@@ -18,9 +18,14 @@
  * which `dispatcher.ts` sets to the same `timeoutMs`, and which undici refreshes when
  * the request's last byte is sent) already is this deadline: the timer here is armed
  * only then, for what is left of the wait, so the common request makes no timer.
+ *
+ * The same per-request handler passes the response's trailers to the caller's
+ * response (the request's `opaque`) before undici ends it (`response-trailers.ts`),
+ * so trailers cost no handler of their own.
  */
 import type { Dispatcher } from 'undici'
 import { ProxyError } from '../errors.js'
+import { passTrailers } from './response-trailers.js'
 
 /** More interim responses than this to one request is not an answer. */
 export const MAX_INTERIM_RESPONSES = 16
@@ -43,15 +48,18 @@ interface LegacyHandler {
 class DeadlineHandler implements LegacyHandler {
   readonly #handler: LegacyHandler
   readonly #timeoutMs: number
+  /** The request's `opaque`: the caller's response, for the forwarder's requests. */
+  readonly #opaque: unknown
   #abort: ((error?: Error) => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #interim = 0
   /** When the request was fully sent (performance.now()); NaN before. */
   #sentAt = Number.NaN
 
-  constructor (handler: LegacyHandler, timeoutMs: number) {
+  constructor (handler: LegacyHandler, timeoutMs: number, opaque: unknown) {
     this.#handler = handler
     this.#timeoutMs = timeoutMs
+    this.#opaque = opaque
   }
 
   #end (error: ProxyError): void {
@@ -108,6 +116,7 @@ class DeadlineHandler implements LegacyHandler {
 
   onComplete (trailers: Buffer[] | null): void {
     this.#stop()
+    if (trailers !== null && trailers.length > 0) passTrailers(this.#opaque, trailers)
     this.#handler.onComplete(trailers)
   }
 
@@ -126,5 +135,5 @@ class DeadlineHandler implements LegacyHandler {
 /** The pool, with the deadline and the interim-response bound applied to every request. */
 export function withResponseDeadline (dispatcher: Dispatcher, timeoutMs: number): Dispatcher {
   return dispatcher.compose((dispatch) => (options, handler) =>
-    dispatch(options, new DeadlineHandler(handler as LegacyHandler, timeoutMs) as Dispatcher.DispatchHandler))
+    dispatch(options, new DeadlineHandler(handler as LegacyHandler, timeoutMs, (options as { opaque?: unknown }).opaque) as Dispatcher.DispatchHandler))
 }

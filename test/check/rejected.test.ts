@@ -14,8 +14,10 @@ t.test('credentials PAVE refuses: rejected with PAVE\'s message, exit 1', async 
   const result = await check({ ...accountEnv(WRONG), PAVE_UPSTREAM_URL: upstream.url })
   t.equal(result.code, 1)
   t.match(result.lines[1], /^default \(\/\): rejected: Unable to validate the request, please recheck your API-Key and API-Token\., clock offset [+-]\d+\.\d s$/)
-  t.equal(result.lines[2], 'check failed: 0 of 1 account accepted')
-  t.equal(upstream.received.length, 1, 'the clock is right: no second attempt')
+  t.match(result.lines[2], /^default \(\/\): no other API-Timestamp form was accepted either \(tried iso-millis, unix-seconds, rfc1123\): the credentials or the clock are the likelier cause$/)
+  t.equal(result.lines[3], 'check failed: 0 of 1 account accepted')
+  t.equal(upstream.received.filter((r) => r.headers['api-timestamp'] === upstream.received[0]?.headers['api-timestamp']).length, 1, 'the clock is right: no second attempt in the configured form')
+  t.equal(upstream.received.length, 4, 'each other form once')
   t.notMatch(result.output, WRONG.secret)
   t.notMatch(result.output, upstream.received[0]?.headers['api-token'] as string)
 })
@@ -31,7 +33,8 @@ t.test('one account accepted, one rejected: both reported, exit 1', async (t) =>
   t.equal(result.code, 1)
   t.match(result.lines[1], /^good \(\/good\): accepted, /)
   t.match(result.lines[2], /^default \(\/\): rejected: Unable to validate/)
-  t.equal(result.lines[3], 'check failed: 1 of 2 accounts accepted')
+  t.match(result.lines[3], /^default \(\/\): no other API-Timestamp form was accepted either/)
+  t.equal(result.lines[4], 'check failed: 1 of 2 accounts accepted')
 })
 
 function answering (status: number, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): Handler {
@@ -51,7 +54,7 @@ t.test('a refusal\'s message is put on one line, shortened, with the token blank
   const line = result.lines[1] ?? ''
   t.match(line, /^default \(\/\): rejected: bad token \[redacted\] see docs x+…, clock offset /)
   t.notMatch(result.output, upstream.received[0]?.headers['api-token'] as string)
-  t.equal(result.lines.length, 3, 'no line breaks from the body')
+  t.equal(result.lines.length, 4, 'no line breaks from the body (the refused account\'s second line names the forms tried)')
 })
 
 t.test('answers other than accepted or refused', async (t) => {

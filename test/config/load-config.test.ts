@@ -30,7 +30,7 @@ t.test('defaults, with the default account from the environment', async (t) => {
   t.equal(config.logLevel, 'info')
   t.equal(config.bodyLimit, 52_428_800)
   t.same(config.upstream, { url: 'https://openapi.paveapi.com', connectTimeoutMs: 5000, timeoutMs: 30000, idleTimeoutMs: 60000, connections: 128, keepAliveTimeoutMs: 4000, retries: 2 })
-  t.same(config.signing, { tokenLifetimeSeconds: 300, refreshMarginSeconds: 60, clockSkewCorrection: true, clockSkewWarnSeconds: 30 })
+  t.same(config.signing, { tokenLifetimeSeconds: 300, refreshMarginSeconds: 60, clockSkewCorrection: true, clockSkewWarnSeconds: 30, timestampFormat: 'iso-seconds' })
   t.same(config.inbound, { headersTimeoutMs: 10000, requestTimeoutMs: 300000, keepAliveTimeoutMs: 72000, maxHeaderSize: 16384 })
   t.same(config.shutdown, { delayMs: 5000, timeoutMs: 30000 })
   t.same(config.accounts, [{ name: 'default', prefix: '/', username: 'acme', apiKey: 'key-not-real', apiSecret: 'secret-not-real-123' }])
@@ -77,7 +77,7 @@ t.test('every setting from the environment', async (t) => {
   t.equal(config.upstream.connections, 8)
   t.equal(config.bodyLimit, 1024)
   t.same(config.shutdown, { delayMs: 0, timeoutMs: 10 })
-  t.same(config.signing, { tokenLifetimeSeconds: 120, refreshMarginSeconds: 30, clockSkewCorrection: false, clockSkewWarnSeconds: 5 })
+  t.same(config.signing, { tokenLifetimeSeconds: 120, refreshMarginSeconds: 30, clockSkewCorrection: false, clockSkewWarnSeconds: 5, timestampFormat: 'iso-seconds' })
 })
 
 t.test('precedence: defaults < file < environment < flags', async (t) => {

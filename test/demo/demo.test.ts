@@ -31,6 +31,13 @@ t.test('the demo prints a working proxy URL and commands, and stops with exit 0 
   const callbacks = await fetch(`${url}/v1/callbacks`)
   t.same(await callbacks.json(), { api_key: 'demo-key-not-real', data: [] })
 
+  t.match(text, `curl -s -X POST ${url}/v2/capture/sessions/${printedKey ?? ''}/resend -H 'content-type: application/json' -d '{"phone": "+1-555-0100"}'`)
+  const resend = (): Promise<Response> => fetch(`${url}/v2/capture/sessions/${printedKey ?? ''}/resend`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"phone": "+1-555-0100"}' })
+  const resent = await resend()
+  t.equal(resent.status, 200)
+  t.match(await resent.json(), { status: 'success', session_key: printedKey, phone: '+1-555-0100', days_remaining: 7 })
+  t.equal((await resend()).status, 400, 'once per session')
+
   const wrong = await fetch(`${url}/wrong-secret/v1/callbacks`)
   t.equal(wrong.status, 403)
   t.equal(await wrong.text(), FORBIDDEN_TEXT, 'PAVE\'s 403 body, untouched by the proxy')

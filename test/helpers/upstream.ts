@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
-import { computeToken, parseTimestamp } from '../../src/signing/pave-token.js'
+import { computeToken, parseTimestamp, type TimestampFormat } from '../../src/signing/pave-token.js'
 
 /** `label` (default: the username) is what `signedBy` reports, to tell rotated secrets apart. */
 export interface TestAccount { username: string, apiKey: string, secret: string, label?: string }
@@ -33,13 +33,13 @@ export interface TestUpstream {
 
 export const FORBIDDEN_BODY = '{"message": "Unable to validate the request, please recheck your API-Key and API-Token."}'
 
-/** Verifies the three PAVE headers; returns the username that signed, or undefined. */
-export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAccount[], now: number, lifetimeMs = 300_000): string | undefined {
+/** Verifies the three PAVE headers (`API-Timestamp` in one of `formats`, default iso-seconds); returns the username that signed, or undefined. */
+export function verifySignature (headers: IncomingHttpHeaders, accounts: TestAccount[], now: number, lifetimeMs = 300_000, formats?: readonly TimestampFormat[]): string | undefined {
   const key = headers['api-key']
   const timestamp = headers['api-timestamp']
   const token = headers['api-token']
   if (typeof key !== 'string' || typeof timestamp !== 'string' || typeof token !== 'string') return undefined
-  const at = parseTimestamp(timestamp)
+  const at = parseTimestamp(timestamp, formats)
   if (at === undefined || Math.abs(now - at) > lifetimeMs) return undefined
   const given = Buffer.from(token)
   // Several entries may share a key (a secret being rotated): any one that verifies signs.
@@ -66,6 +66,8 @@ export interface UpstreamOptions {
   /** Read the body before calling the handler (default true). */
   bufferBody?: boolean
   now?: () => number
+  /** The `API-Timestamp` forms accepted. Default `['iso-seconds']`. */
+  timestampFormats?: readonly TimestampFormat[]
 }
 
 export const ACCOUNT: TestAccount = { username: 'test-user', apiKey: 'test-key-not-real', secret: 'test-secret-not-real-0123456789' }
@@ -82,7 +84,7 @@ export async function startUpstream (options: UpstreamOptions = {}): Promise<Tes
       headers: req.headers,
       rawHeaders: req.rawHeaders,
       body: Buffer.alloc(0),
-      signedBy: verifySignature(req.headers, accounts, now())
+      signedBy: verifySignature(req.headers, accounts, now(), 300_000, options.timestampFormats)
     }
     received.push(record)
     if (options.bufferBody === false) {

@@ -3,7 +3,8 @@
  * in any case, repeated, with `_` for `-`, in chunked trailers, or named in
  * `Connection`, `Proxy-Connection`, `Keep-Alive` or `TE` to make the proxy drop
  * its own — the upstream receives exactly one `API-Key`, one `API-Timestamp` and
- * one `API-Token`, the proxy's, and they verify.
+ * one `API-Token`, the proxy's, and they verify; and on a v2 path exactly one
+ * `API-Access-Token`, the account's API key (never the caller's).
  */
 import t from 'tap'
 import fc from 'fast-check'
@@ -13,6 +14,8 @@ import { ACCOUNT, verifySignature } from '../helpers/upstream.js'
 const watch = new SecretWatch()
 const RUNS = Number(process.env.PAVE_PROPERTY_RUNS ?? 300)
 const NAMES = ['api-key', 'api-timestamp', 'api-token']
+/** What callers may try to inject: the v1 names and v2's. */
+const INJECTED_NAMES = [...NAMES, 'api-access-token']
 const CALLER_VALUES = ['caller-key-0000', '2000-01-01T00:00:00Z', 'c'.repeat(64), 'evil', '']
 
 /** A random casing of a header name, with `-` sometimes written `_`. */
@@ -22,10 +25,10 @@ const spelling = (name: string): fc.Arbitrary<string> => fc.tuple(
 ).map(([upper, underscore]) => [...name].map((c, i) => (c === '-' && underscore ? '_' : upper[i] === true ? c.toUpperCase() : c)).join(''))
 
 const injected = fc.array(
-  fc.tuple(fc.constantFrom(...NAMES).chain(spelling), fc.constantFrom(...CALLER_VALUES)),
+  fc.tuple(fc.constantFrom(...INJECTED_NAMES).chain(spelling), fc.constantFrom(...CALLER_VALUES)),
   { minLength: 0, maxLength: 8 })
 const hopByHop = fc.record({
-  connection: fc.subarray([...NAMES, 'keep-alive', 'close', 'host', 'x-request-id', 'content-length']),
+  connection: fc.subarray([...INJECTED_NAMES, 'keep-alive', 'close', 'host', 'x-request-id', 'content-length']),
   proxyConnection: fc.subarray(NAMES),
   keepAlive: fc.subarray(NAMES),
   te: fc.subarray([...NAMES, 'trailers'])
@@ -40,8 +43,9 @@ t.test(`property (${RUNS} runs): exactly the proxy's three credentials reach the
   const upstream = await watch.upstream()
   const proxy = await watch.proxy({ upstreamUrl: upstream.url })
   t.teardown(async () => { await proxy.close(); await upstream.close() })
-  await fc.assert(fc.asyncProperty(injected, hopByHop, fc.boolean(), async (fields, hop, withBody) => {
-    const lines = [withBody ? 'POST /v1/sessions HTTP/1.1' : 'GET /v1/callbacks HTTP/1.1', 'Host: x']
+  await fc.assert(fc.asyncProperty(injected, hopByHop, fc.boolean(), fc.boolean(), async (fields, hop, withBody, v2) => {
+    const target = v2 ? '/v2/capture/sessions/UCB-C3NPR4AGQZ/resend' : withBody ? '/v1/sessions' : '/v1/callbacks'
+    const lines = [`${withBody ? 'POST' : 'GET'} ${target} HTTP/1.1`, 'Host: x']
     for (const [name, value] of fields) lines.push(`${name}: ${value}`)
     if (hop.connection.length > 0) lines.push(`Connection: ${hop.connection.join(', ')}`)
     if (hop.proxyConnection.length > 0) lines.push(`Proxy-Connection: ${hop.proxyConnection.join(', ')}`)
@@ -54,12 +58,14 @@ t.test(`property (${RUNS} runs): exactly the proxy's three credentials reach the
     const received = upstream.received[before]
     if (received === undefined || upstream.received.length !== before + 1) throw new Error('not exactly one request upstream')
     const fieldsUpstream = credentialFields(received.rawHeaders)
-    if (fieldsUpstream.sort().join() !== [...NAMES].sort().join()) throw new Error(`upstream got ${fieldsUpstream.join()} for ${JSON.stringify(lines)}`)
+    const expected = v2 ? [...NAMES, 'api-access-token'] : NAMES
+    if (fieldsUpstream.sort().join() !== [...expected].sort().join()) throw new Error(`upstream got ${fieldsUpstream.join()} for ${JSON.stringify(lines)}`)
+    if (v2 && received.headers['api-access-token'] !== ACCOUNT.apiKey) throw new Error('v2: API-Access-Token is not the account\'s key')
     if (received.signedBy !== ACCOUNT.username) throw new Error('the signature does not verify')
     if (received.headers['api-key'] !== ACCOUNT.apiKey) throw new Error('not the account\'s key')
     for (const header of ['proxy-connection', 'keep-alive', 'te']) if (header in received.headers) throw new Error(`${header} forwarded`)
   }), { numRuns: RUNS })
-  t.pass(`${upstream.received.length} requests, each with the proxy's three credentials only`)
+  t.pass(`${upstream.received.length} requests, each with the proxy's credentials only`)
 })
 
 t.test('credentials in chunked trailers never reach the upstream', async (t) => {

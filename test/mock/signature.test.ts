@@ -54,10 +54,10 @@ t.test('a correctly signed request is accepted; every kind of bad signature gets
 t.test('the check comes before routing: an unknown path answers 403 unsigned and 404 signed', async (t) => {
   const mock = await startPaveMock()
   t.teardown(mock.close)
-  t.equal((await call(mock, 'GET', '/v2/nothing', { as: false })).status, 403)
-  const signed = await call(mock, 'GET', '/v2/nothing')
+  t.equal((await call(mock, 'GET', '/v9/nothing', { as: false })).status, 403)
+  const signed = await call(mock, 'GET', '/v9/nothing')
   t.equal(signed.status, 404)
-  t.same(signed.json, { message: 'The route v2/nothing could not be found.' })
+  t.same(signed.json, { message: 'The route v9/nothing could not be found.' })
 })
 
 t.test('the lifetime holds in both directions, at its boundary, and is configurable', async (t) => {
