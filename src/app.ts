@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
+import type { Server as TlsServer } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config/schema.js'
 import { AccountTable } from './config/account-table.js'
 import { createGuardStage, createInboundGuard } from './inbound/guard.js'
-import { planReload } from './config/reload.js'
+import { planReload, tlsMaterialChanged } from './config/reload.js'
 import { ClockSkew } from './signing/clock-skew.js'
 import { createAccessLog, QuietLogController, trackRequest } from './observe/access-log.js'
 import { createMetrics, type Metrics } from './observe/metrics.js'
@@ -21,6 +22,7 @@ import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
 import { AdmissionGate, armSendTimeouts, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
+import { listenerTlsOptions, manageListenerTls, type ListenerTls } from './inbound/listener-tls.js'
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
@@ -72,6 +74,11 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/
 
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = pino(loggerOptions(config.logLevel), options.logStream)
+  // Node checks the headers and request timeouts only every connectionsCheckingInterval (30 s by
+  // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
+  const http = { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false }
+  // With TLS, Fastify hands only `https` to https.createServer: the HTTP options go in it too.
+  const listener = config.tls !== undefined ? { https: { ...http, ...listenerTlsOptions(config.tls, config.inbound.headersTimeoutMs) } } : { http }
   const app = Fastify({
     loggerInstance: logger,
     logController: new QuietLogController(),
@@ -84,9 +91,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     bodyLimit: config.bodyLimit,
     requestTimeout: config.inbound.requestTimeoutMs,
     keepAliveTimeout: config.inbound.keepAliveTimeoutMs,
-    // Node checks the headers and request timeouts only every connectionsCheckingInterval (30 s by
-    // default); a request without Host gets the proxy's JSON 400 (request-target.ts), not Node's bare one.
-    http: { maxHeaderSize: config.inbound.maxHeaderSize, connectionsCheckingInterval: connectionsCheckingInterval(config.inbound), requireHostHeader: false },
+    ...listener,
     // A path the router cannot decode (malformed or overlong percent-encoding) never reaches the hooks.
     frameworkErrors: (_error, request, reply) => {
       void reply.header('x-request-id', request.id)
@@ -125,6 +130,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     onRenew: (account) => metrics.tokenRenewals.inc({ account: account.name })
   })
   const inboundGuard = createInboundGuard(config.inbound)
+  const listenerTls: ListenerTls | undefined = config.tls !== undefined ? manageListenerTls(app.server as unknown as TlsServer, config.tls, metrics, app.log) : undefined
   const leaveOut = new Set(options.leaveOut)
   const pool = options.dispatcher ?? createDispatcher(config.upstream)
   const dispatcher = leaveOut.has('responseDeadline') ? pool : withResponseDeadline(pool, config.upstream.timeoutMs)
@@ -138,6 +144,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (!plan.ok) {
       metrics.reloads.inc({ result: 'rejected' })
       app.log.error({ reason: plan.reason }, 'configuration reload refused; the running configuration stays')
+      return false
+    }
+    // First, as it alone can still fail: new TLS material for the running listener (all or nothing).
+    if (listenerTls !== undefined && next.tls !== undefined && !plan.restartNeeded.includes('tls') && tlsMaterialChanged(current, next) && !listenerTls.swap(next.tls)) {
+      metrics.reloads.inc({ result: 'rejected' })
       return false
     }
     const changed = accounts.replace(next.accounts)

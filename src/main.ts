@@ -50,7 +50,8 @@ async function main (): Promise<void> {
     throw error
   }
   if (commandLine.checkConfig) {
-    process.stdout.write(`configuration is valid: ${config.accounts.map((a) => `${a.name} (${a.prefix})`).join(', ')} → ${config.upstream.url}\n`)
+    const listener = config.tls !== undefined ? `; listener TLS on${config.tls.clientAuth !== undefined ? ` (client certificates: ${config.tls.clientAuth})` : ''}` : ''
+    process.stdout.write(`configuration is valid: ${config.accounts.map((a) => `${a.name} (${a.prefix})`).join(', ')} → ${config.upstream.url}${listener}\n`)
     return
   }
   if (commandLine.command === 'check') {
@@ -66,6 +67,7 @@ function watchedFiles (config: Config): string[] {
   const files = config.accounts.flatMap((a) => (a.apiSecretFile !== undefined ? [a.apiSecretFile] : []))
   if (config.configFile !== undefined) files.push(config.configFile)
   if (config.inbound.tokenFile !== undefined) files.push(config.inbound.tokenFile)
+  if (config.tls !== undefined) files.push(config.tls.certFile, config.tls.keyFile, ...(config.tls.clientCaFile !== undefined ? [config.tls.clientCaFile] : []))
   return files
 }
 
@@ -97,6 +99,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
       app.metrics.reloads.inc({ result: 'rejected' })
+      if (error.listenerTls) app.metrics.tlsReloads.inc({ result: 'rejected' })
       log.error({ problems: error.problems }, 'the new configuration is invalid; the running configuration stays')
       return
     }

@@ -1,5 +1,5 @@
 /** Sends one of the proxy's own errors: JSON body, code header, no caching. */
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { ERRORS, ERROR_HEADER, errorBody, type ErrorCode } from './errors.js'
 
@@ -41,6 +41,19 @@ export function writeRawError (res: ServerResponse, code: ErrorCode, requestId: 
     'x-request-id': requestId
   }
   if (CLOSE_CONNECTION.has(code)) headers.connection = 'close'
+  else if (!res.req.complete) drainBody(res.req)
   res.writeHead(ERRORS[code].status, headers)
   res.end(body)
+}
+
+/**
+ * Reads and discards the rest of a body the forwarder will no longer send, as Node does
+ * for a body nobody consumed: left paused on the socket, it would hide the caller's
+ * close (the connection held open until the request timeout) and block the next request.
+ * Closing instead would reset the connection under the unread bytes, and the caller could
+ * lose the answer. The inbound timeouts bound how long the rest may take.
+ */
+function drainBody (req: IncomingMessage): void {
+  req.unpipe()
+  req.resume()
 }

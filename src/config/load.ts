@@ -16,16 +16,20 @@ import {
 } from './schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
 import { parseCidr } from './cidr.js'
+import { readListenerTls } from './tls-files.js'
 
 export * from './schema.js'
 
 /** Thrown when the configuration is invalid; `problems` lists every one found. */
 export class ConfigError extends Error {
   readonly problems: readonly string[]
-  constructor (problems: readonly string[]) {
+  /** Whether some of the problems are in the listener's TLS files (a refused certificate swap). */
+  readonly listenerTls: boolean
+  constructor (problems: readonly string[], options: { listenerTls?: boolean } = {}) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
     this.name = 'ConfigError'
     this.problems = problems
+    this.listenerTls = options.listenerTls ?? false
   }
 }
 
@@ -147,9 +151,18 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
     }
   }
 
+  // TLS on the listener: the files are read here, so buildApp never touches the file system.
+  const tlsProblems = isObject(raw.tls) ? readListenerTls(raw.tls, {
+    label: (key) => labelOf(`/tls/${key}`, labels),
+    resolve: (path) => (isAbsolute(path) ? path : resolve(cwd, path)),
+    readFile
+  }) : []
+  if (tlsProblems.length === 0 && isObject(raw.tls) && raw.tls.cert === undefined) delete raw.tls // an empty `tls:` section
+  problems.push(...tlsProblems)
+
   problems.push(...schemaProblems(raw, labels))
   problems.push(...crossChecks(raw, labels))
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (problems.length > 0) throw new ConfigError(problems, { listenerTls: tlsProblems.length > 0 })
 
   if (absoluteConfigFile !== undefined) raw.configFile = absoluteConfigFile
   return deepFreeze(raw) as unknown as Config

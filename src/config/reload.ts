@@ -1,11 +1,14 @@
 /**
  * Applying a new configuration to a running proxy without a restart.
  *
- * What changes live: account credentials (username, API key, secret) and the
- * log level. What needs a restart: the set of accounts and their prefixes (the
+ * What changes live: account credentials (username, API key, secret), the
+ * log level, and the listener's TLS certificate, key and client CA (their contents,
+ * swapped into the running listener; see `inbound/listener-tls.ts`). What needs a restart: the set of accounts and their prefixes (the
  * routes), the listener, the upstream and the limits — a reload that changes
  * the accounts or prefixes is refused whole; other restart-only changes are
- * reported and left for the next start.
+ * reported and left for the next start. For TLS, turning it on or off, adding or
+ * removing the client CA, or changing `clientAuth` needs a restart (`tls` is then
+ * reported and the running certificate stays); new file contents do not.
  */
 import type { Config } from './schema.js'
 
@@ -20,6 +23,18 @@ export function planReload (current: Config, next: Config): ReloadPlan {
   if (routes(current) !== routes(next)) {
     return { ok: false, reason: 'the accounts or their prefixes changed: restart to apply' }
   }
-  const restartNeeded = RESTART_ONLY.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]))
+  const restartNeeded: string[] = RESTART_ONLY.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]))
+  if (tlsShape(current) !== tlsShape(next)) restartNeeded.push('tls')
   return { ok: true, restartNeeded }
+}
+
+/** What of the listener's TLS a reload cannot change: on or off, and how client certificates are asked for. */
+function tlsShape (config: Config): string {
+  return config.tls === undefined ? 'off' : `on, client certificates: ${config.tls.clientAuth ?? 'none'}`
+}
+
+/** Whether a reload brings new TLS material (certificate, key or client CA contents) for a running listener. */
+export function tlsMaterialChanged (current: Config, next: Config): boolean {
+  if (current.tls === undefined || next.tls === undefined) return false
+  return current.tls.cert !== next.tls.cert || current.tls.key !== next.tls.key || current.tls.clientCa !== next.tls.clientCa
 }

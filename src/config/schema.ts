@@ -113,6 +113,34 @@ export interface CapacityConfig {
   readonly sendTimeoutMs: number
 }
 
+/** How the listener asks for client certificates (see `inbound/listener-tls.ts`). */
+export type ClientAuth = 'request' | 'require'
+
+/**
+ * TLS on the listener (HTTP/1.1 over TLS 1.2 or 1.3). The files are read when the
+ * configuration is loaded and watched: new contents are swapped in live.
+ */
+export interface TlsConfig {
+  /** PEM file of the listener's certificate, followed by its intermediates. Required with TLS. */
+  readonly certFile: string
+  /** PEM file of the certificate's private key (unencrypted). Required with TLS. */
+  readonly keyFile: string
+  /** PEM file of the CAs whose client certificates the listener verifies. Default none: no client certificates asked for. */
+  readonly clientCaFile?: string | undefined
+  /**
+   * With a client CA: `request` (default) asks for a certificate and accepts a connection
+   * without one (or with one that does not verify: it then proves nothing); `require`
+   * refuses, at the handshake, a connection without a certificate the CA verifies.
+   */
+  readonly clientAuth?: ClientAuth | undefined
+  /** The contents of `certFile`. */
+  readonly cert: string
+  /** The contents of `keyFile`. Never logged, never printed. */
+  readonly key: string
+  /** The contents of `clientCaFile`. */
+  readonly clientCa?: string | undefined
+}
+
 /** The validated, frozen configuration that everything inside the proxy trusts. */
 export interface Config {
   /** Listen address. Default `127.0.0.1` (loopback: only the apps beside it can call). */
@@ -128,6 +156,8 @@ export interface Config {
   readonly shutdown: ShutdownConfig
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
+  /** TLS on the listener. Default none: plain HTTP. */
+  readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
@@ -241,7 +271,11 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'capacity.queueTimeoutMs', env: 'PAVE_PROXY_QUEUE_TIMEOUT_MS', type: 'integer' },
   { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
-  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' }
+  { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
+  { path: 'tls.certFile', env: 'PAVE_PROXY_TLS_CERT_FILE', type: 'string' },
+  { path: 'tls.keyFile', env: 'PAVE_PROXY_TLS_KEY_FILE', type: 'string' },
+  { path: 'tls.clientCaFile', env: 'PAVE_PROXY_TLS_CLIENT_CA_FILE', type: 'string' },
+  { path: 'tls.clientAuth', env: 'PAVE_PROXY_TLS_CLIENT_AUTH', type: 'string' }
 ]
 
 /** Environment names of the default account's credentials. */
@@ -340,6 +374,20 @@ export const CONFIG_SCHEMA = {
         maxQueued: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         queueTimeoutMs: ms,
         sendTimeoutMs: ms
+      }
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        certFile: nonEmpty,
+        keyFile: nonEmpty,
+        clientCaFile: nonEmpty,
+        clientAuth: { enum: ['request', 'require'] },
+        // filled in by the loader from the files, never taken from the file itself
+        cert: nonEmpty,
+        key: nonEmpty,
+        clientCa: nonEmpty
       }
     },
     accounts: {

@@ -23,6 +23,11 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDO
 /** Node keeps the response being written on a connection here (an internal, stable since Node 0.x). */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null }
 
+/** OpenSSL's errors (`ERR_SSL_…`) and Node's TLS ones (`ERR_TLS_HANDSHAKE_TIMEOUT`…). */
+function isTlsError (error: NodeJS.ErrnoException): boolean {
+  return error.code !== undefined && (error.code.startsWith('ERR_SSL_') || error.code.startsWith('ERR_TLS_'))
+}
+
 /** The proxy's code for a parser or timeout error on a caller's connection. */
 export function clientErrorCode (error: NodeJS.ErrnoException): ErrorCode {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 'PAVE_PROXY_REQUEST_HEADERS_TOO_LARGE'
@@ -44,6 +49,13 @@ export function createClientErrorHandler (logger: FastifyBaseLogger): (error: No
   return (error, socket) => {
     if (CONNECTION_LOST.has(error.code ?? '')) {
       logger.debug({ parserError: error.code }, 'a caller\'s connection was lost')
+      socket.destroy()
+      return
+    }
+    if (isTlsError(error)) {
+      // A failed or timed-out TLS handshake (Node's https server reports it here): there is no
+      // session to write an HTTP answer into, and `end()` would wait for one forever.
+      logger.debug({ tlsError: error.code }, 'a caller\'s TLS handshake failed')
       socket.destroy()
       return
     }

@@ -28,6 +28,10 @@ export interface Metrics {
   readonly resigned: Counter<'account'>
   /** Requests retried after a connection failure before any byte was sent. */
   readonly retries: Counter<'account'>
+  /** Swaps of the listener's TLS certificate, key or client CA, by result (`applied`, `rejected`). */
+  readonly tlsReloads: Counter<'result'>
+  /** When the listener's certificate (`server`) and the earliest of its client CAs (`client_ca`) expire, epoch seconds. */
+  readonly tlsCertificateExpiry: Gauge<'certificate'>
 }
 
 export function createMetrics (options: { processMetrics?: boolean } = {}): Metrics {
@@ -61,7 +65,9 @@ export function createMetrics (options: { processMetrics?: boolean } = {}): Metr
     clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
-    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers })
+    retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
+    tlsReloads: new Counter({ name: 'pave_proxy_tls_reloads_total', help: 'Swaps of the listener\'s TLS certificate, key or client CA, by result.', labelNames: ['result'], registers }),
+    tlsCertificateExpiry: new Gauge({ name: 'pave_proxy_tls_certificate_expiry_timestamp_seconds', help: 'When the listener\'s certificate (server) and the earliest of its client CAs (client_ca) expire, in epoch seconds.', labelNames: ['certificate'], registers })
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { computeToken, parseTimestamp, type TimestampFormat } from '../../src/signing/pave-token.js'
 
 /** `label` (default: the username) is what `signedBy` reports, to tell rotated secrets apart. */
@@ -16,7 +16,11 @@ export interface ReceivedRequest {
   url: string
   headers: IncomingHttpHeaders
   rawHeaders: string[]
+  /** The body's bytes (left empty when the upstream only digests bodies). */
   body: Buffer
+  /** With `digestBody`: the sha256 (hex) and length of the body, counted as it streamed in. */
+  bodySha256?: string
+  bodyLength?: number
   /** Whether the signature verified, and for which username. */
   signedBy: string | undefined
 }
@@ -65,6 +69,8 @@ export interface UpstreamOptions {
   handler?: Handler
   /** Read the body before calling the handler (default true). */
   bufferBody?: boolean
+  /** Hash the body as it streams in instead of keeping it: `bodySha256` and `bodyLength` (default false). */
+  digestBody?: boolean
   now?: () => number
   /** The `API-Timestamp` forms accepted. Default `['iso-seconds']`. */
   timestampFormats?: readonly TimestampFormat[]
@@ -91,6 +97,17 @@ export async function startUpstream (options: UpstreamOptions = {}): Promise<Tes
       handler(req, res, record)
       return
     }
+    if (options.digestBody === true) {
+      const hash = createHash('sha256')
+      let length = 0
+      req.on('data', (chunk: Buffer) => { hash.update(chunk); length += chunk.length })
+      req.on('end', () => {
+        record.bodySha256 = hash.digest('hex')
+        record.bodyLength = length
+        handler(req, res, record)
+      })
+      return
+    }
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -110,4 +127,42 @@ export async function startUpstream (options: UpstreamOptions = {}): Promise<Tes
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   }
+}
+
+/**
+ * A deterministic body of any size: byte i is `i % 251` (a prime period, so a chunk
+ * lost, repeated or moved changes the digest). Every client program builds the same bytes.
+ */
+const PATTERN_BLOCK = Buffer.from(Array.from({ length: 251 * 261 }, (_v, i) => i % 251))
+
+/** The deterministic body's chunks, in order (a block of about 64 KiB at a time). */
+export function * patternChunks (size: number): Generator<Buffer> {
+  for (let sent = 0; sent < size; sent += PATTERN_BLOCK.length) {
+    yield sent + PATTERN_BLOCK.length <= size ? PATTERN_BLOCK : PATTERN_BLOCK.subarray(0, size - sent)
+  }
+}
+
+const patternDigests = new Map<number, string>()
+/** sha256 (hex) of the deterministic body of `size` bytes. */
+export function patternSha256 (size: number): string {
+  let digest = patternDigests.get(size)
+  if (digest === undefined) {
+    const hash = createHash('sha256')
+    for (const chunk of patternChunks(size)) hash.update(chunk)
+    digest = hash.digest('hex')
+    patternDigests.set(size, digest)
+  }
+  return digest
+}
+
+/** Streams the deterministic body of `size` bytes into `out` with backpressure, then ends it. */
+export function writePattern (out: NodeJS.WritableStream, size: number): void {
+  const chunks = patternChunks(size)
+  const next = (): void => {
+    for (let step = chunks.next(); step.done !== true; step = chunks.next()) {
+      if (!out.write(step.value)) { out.once('drain', next); return }
+    }
+    out.end()
+  }
+  next()
 }
