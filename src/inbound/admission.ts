@@ -166,18 +166,18 @@ export function createAdmissionStage (gate: AdmissionGate): InboundStage {
         onResponseClose(res, release)
         return undefined
       }
-      let answered: StageVerdict | 'granted' | undefined
+      // No free place (just checked), so a place can only be granted later, from another
+      // request's release: by then the promise below exists. A full queue refuses at once.
+      let answered: StageVerdict
       let resolve: ((verdict: StageVerdict) => void) | undefined
       const leave = gate.enter(() => {
-        if (resolve !== undefined) resolve(undefined)
-        else answered = 'granted'
+        (resolve as (verdict: StageVerdict) => void)(undefined)
       }, () => {
         request.log.warn({ inFlight: gate.inFlight, queued: gate.queued }, 'at capacity: request refused')
         if (resolve !== undefined) resolve(OVERLOADED)
         else answered = OVERLOADED
       })
       onResponseClose(res, leave)
-      if (answered === 'granted') return undefined
       if (answered !== undefined) return answered
       return new Promise<StageVerdict>((settle) => { resolve = settle })
     }
