@@ -3,6 +3,7 @@
  * listens and never touches `process`; `main.ts` does that.
  */
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import type { Server as TlsServer } from 'node:tls'
@@ -27,6 +28,13 @@ import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
 import { withResponseDeadline } from './upstream/response-deadline.js'
+import { compileCallers, type Callers } from './inbound/callers.js'
+import { createIdentityStage, type CallersRef } from './inbound/identity.js'
+import { createPolicyStage } from './inbound/policy.js'
+import { JwksRegistry } from './inbound/jwks.js'
+import { createJwksFetcher } from './upstream/jwks-fetch.js'
+import { createAuditTrail, type AuditTrail } from './observe/audit.js'
+import { createTracing, type Tracing } from './observe/tracing.js'
 
 export interface BuildAppOptions {
   /** Where log lines go. Default stdout. */
@@ -47,6 +55,8 @@ export interface BuildAppOptions {
    * Default none.
    */
   readonly leaveOut?: readonly PricedStage[]
+  /** Shortest time between two JWKS reads caused by unknown `kid`s. Default 30000 ms (see `inbound/jwks.ts`). */
+  readonly jwksRefreshIntervalMs?: number
 }
 
 /** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings); `responseDeadline` is the pool's per-request handler, which also passes trailers. */
@@ -59,6 +69,8 @@ declare module 'fastify' {
     signer: Signer
     metrics: Metrics
     clockSkew: ClockSkew | undefined
+    /** OpenTelemetry tracing, when configured (flushed and shut down when the app closes). */
+    tracing: Tracing | undefined
     /** The configuration in force (changes on reload). */
     currentConfig: () => Config
     /**
@@ -66,6 +78,8 @@ declare module 'fastify' {
      * level change live; `false` when it cannot be applied without a restart.
      */
     reload: (next: Config) => boolean
+    /** Reopens the audit file (SIGHUP, after log rotation). */
+    reopenAudit: () => void
   }
 }
 
@@ -104,6 +118,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.server.headersTimeout = config.inbound.headersTimeoutMs
 
   const accessLog = createAccessLog(logger as Logger)
+  const gateway = gatewayParts(config, options, logger as Logger)
+  const audit = gateway.auditOn ? await createAuditTrail({ file: config.audit?.file, stdout: logStreamOf(logger as Logger), logger }) : undefined
   let current = config
   const accounts = new AccountTable(config.accounts)
   const metrics = createMetrics()
@@ -151,6 +167,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       metrics.reloads.inc({ result: 'rejected' })
       return false
     }
+    // Compiled before anything changes, so accounts and callers are swapped together.
+    const nextCallers = gateway.compile(next)
+    if (gateway.callers !== undefined) gateway.callers.current = nextCallers as Callers
     const changed = accounts.replace(next.accounts)
     for (const name of changed) signer.invalidate(name)
     current = next
@@ -159,24 +178,39 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     app.log.level = next.logLevel
     return true
   })
+  app.decorate('callersConfigured', gateway.callers !== undefined)
+  app.decorate('reopenAudit', () => audit?.reopen())
+  app.decorateRequest('caller', undefined)
   app.addHook('onClose', async () => {
     accessLog.flush()
     if (options.dispatcher === undefined) await dispatcher.close()
+    await gateway.close()
+    audit?.close()
   })
+
+  // Off unless configured: then nothing of OpenTelemetry is loaded and no request pays for it.
+  const tracing = await createTracing(config.tracing, { metrics, log: logger, upstream: new URL(config.upstream.url) })
+  app.decorate('tracing', tracing)
+  if (tracing !== undefined) {
+    app.decorateRequest('traceSpan', undefined)
+    // onClose runs once the listener has closed and in-flight requests are done: their spans are flushed.
+    app.addHook('onClose', async () => { await tracing.shutdown() })
+  }
 
   // Every stage is built once, here; the ones not configured are left out and cost nothing.
   const capacity = overloadOptions(config, options.overload)
-  const stages: InboundStage[] = [targetStage]
+  const stages: InboundStage[] = tracing?.stage !== undefined ? [tracing.stage, targetStage] : [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
+  if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
   if (!leaveOut.has('admission')) {
     stages.push(createAdmissionStage(new AdmissionGate(capacity)))
     armSendTimeouts(app.server, capacity.sendTimeoutMs)
   }
-  const inbound = createInboundPipeline(stages)
+  const inbound = createInboundPipeline(stages, tracing?.waited)
   const requestMetrics = leaveOut.has('metrics') ? undefined : metrics
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, requestMetrics, accessLog)
+    trackRequest(request, reply, requestMetrics, accessLog, audit)
     void reply.header('x-request-id', request.id)
     inbound(request, reply, done)
   })
@@ -197,6 +231,30 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
 
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, observeLatency: requestMetrics !== undefined })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, tracing, observeLatency: requestMetrics !== undefined })
   return app
+}
+
+/** The gateway's pieces: the callers in force (swapped on reload), their JWKS sources, whether the audit trail is kept. */
+function gatewayParts (config: Config, options: BuildAppOptions, logger: Logger): { callers: CallersRef | undefined, compile: (next: Config) => Callers | undefined, auditOn: boolean, close: () => Promise<void> } {
+  const fetcher = createJwksFetcher(config.upstream)
+  const jwks = new JwksRegistry({
+    readFile: async (path) => await readFile(path, 'utf8'),
+    fetchUrl: fetcher.fetch,
+    ...(options.jwksRefreshIntervalMs !== undefined ? { refreshIntervalMs: options.jwksRefreshIntervalMs } : {}),
+    onRefreshFailed: (source, reason) => logger.warn({ source, reason }, 'cannot read a JWKS; the last good keys stay')
+  })
+  const compile = (next: Config): Callers | undefined => compileCallers(next, { jwks })
+  const first = compile(config)
+  return {
+    callers: first !== undefined ? { current: first } : undefined,
+    compile,
+    auditOn: config.callers !== undefined || config.audit?.file !== undefined,
+    close: fetcher.close
+  }
+}
+
+/** The logger's destination, where the preformatted lines go. */
+function logStreamOf (logger: Logger): { write: (line: string) => unknown } {
+  return (logger as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym] as { write: (line: string) => unknown }
 }

@@ -11,6 +11,8 @@ export const ERRORS = {
   PAVE_PROXY_REQUEST_BAD: { status: 400, message: 'The request is malformed.' },
   PAVE_PROXY_REQUEST_BAD_PATH: { status: 400, message: 'The request path is not allowed: it must be an absolute path without dot segments, encoded slashes or backslashes, or empty segments.' },
   PAVE_PROXY_REQUEST_FORBIDDEN: { status: 403, message: 'This caller is not allowed to use the proxy.' },
+  PAVE_PROXY_CALLER_UNKNOWN: { status: 401, message: 'No valid credential was presented.' },
+  PAVE_PROXY_CALLER_FORBIDDEN: { status: 403, message: 'This caller is not allowed to make this request.' },
   PAVE_PROXY_ROUTE_NOT_FOUND: { status: 404, message: 'No PAVE account is configured for this path prefix.' },
   PAVE_PROXY_METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not proxied.' },
   PAVE_PROXY_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },

@@ -12,6 +12,7 @@ import { USAGE, UsageError, parseCommandLine, type CommandLine } from './config/
 import { serializeError } from './observe/logging.js'
 import type { Config } from './config/schema.js'
 import { watchFiles, type Watcher } from './config/watch.js'
+import { TRACE_SHUTDOWN_TIMEOUT_MS } from './observe/tracing.js'
 
 const EXIT_USAGE = 2
 
@@ -67,6 +68,10 @@ function watchedFiles (config: Config): string[] {
   const files = config.accounts.flatMap((a) => (a.apiSecretFile !== undefined ? [a.apiSecretFile] : []))
   if (config.configFile !== undefined) files.push(config.configFile)
   if (config.inbound.tokenFile !== undefined) files.push(config.inbound.tokenFile)
+  for (const caller of config.callers ?? []) {
+    if (caller.tokenFile !== undefined) files.push(caller.tokenFile)
+    if (caller.jwt?.jwksFile !== undefined) files.push(caller.jwt.jwksFile)
+  }
   if (config.tls !== undefined) files.push(config.tls.certFile, config.tls.keyFile, ...(config.tls.clientCaFile !== undefined ? [config.tls.clientCaFile] : []))
   return files
 }
@@ -106,15 +111,17 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
     if (app.reload(next)) rewatch()
   }
   process.on('SIGHUP', () => {
-    log.info('SIGHUP: reloading the configuration')
+    log.info('SIGHUP: reloading the configuration and reopening the audit file')
+    app.reopenAudit()
     reload()
   })
   rewatch()
 
   closeWithGrace({
     skip: ['SIGHUP'], // SIGHUP reloads the configuration (below); it never stops the proxy
-    // The whole drain is bounded here too, in case closing itself stalls.
-    delay: config.shutdown.delayMs + config.shutdown.timeoutMs + 5_000,
+    // The whole drain is bounded here too, in case closing itself stalls (the last
+    // spans' export, when tracing, is bounded on its own and counted in).
+    delay: config.shutdown.delayMs + config.shutdown.timeoutMs + TRACE_SHUTDOWN_TIMEOUT_MS + 5_000,
     logger: { error: (value: unknown) => log.error({ err: value }, 'shutdown') },
     onSecondSignal: (signal: string) => {
       log.warn({ signal }, 'second signal: exiting at once')
@@ -134,6 +141,7 @@ async function serve (config: Config, commandLine: CommandLine): Promise<void> {
       app.server.closeAllConnections()
       await closed
     }
+    // app.close() ran its onClose hooks after the last request: the trace exporter is flushed and shut down.
     log.info('stopped')
   })
 

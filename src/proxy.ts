@@ -17,6 +17,7 @@ import { limitBody } from './inbound/body-limit.js'
 import { BodyRecorder } from './upstream/body-recorder.js'
 import { sendError } from './reply-error.js'
 import { forward, type ForwardContext } from './upstream/forward.js'
+import type { Tracing } from './observe/tracing.js'
 
 /** Methods forwarded to PAVE. CONNECT and TRACE never are. */
 export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const
@@ -34,6 +35,8 @@ export interface ProxyRoutesOptions {
   readonly clockSkew: ClockSkew | undefined
   /** Whether the upstream latency histogram is fed (off only in the benchmarks' price list). Default true. */
   readonly observeLatency?: boolean
+  /** Undefined when tracing is off. */
+  readonly tracing?: Tracing | undefined
 }
 
 /** The latency histogram's stand-in when it is not fed. */
@@ -48,7 +51,7 @@ declare module 'fastify' {
 
 /** Registers one route set per account; bodies reach the handler as unread streams. */
 export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOptions): Promise<void> {
-  const { config, accounts, signer, dispatcher, metrics, clockSkew } = options
+  const { config, accounts, signer, dispatcher, metrics, clockSkew, tracing } = options
   const upstream = new URL(config.upstream.url)
 
   // Bodies are streamed, never parsed: every content type (or none) passes through unread.
@@ -66,6 +69,8 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       latency: options.observeLatency === false ? NO_LATENCY : metrics.upstreamDuration.labels(name),
       clockSkew,
       retries: config.upstream.retries,
+      tracing,
+      propagateTrace: config.tracing.propagateUpstream,
       account: (): AccountConfig => {
         const account = accounts.get(name)
         /* c8 ignore next -- reloads never remove an account (they are refused instead) */
@@ -98,7 +103,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
         }
       }
       reply.hijack()
-      forward(context, { raw: request.raw, res: reply.raw, id: request.id, log: request.log, path, body, recorder })
+      forward(context, { raw: request.raw, res: reply.raw, id: request.id, log: request.log, path, body, recorder, span: request.traceSpan })
     }
 
     const routeOptions = { method: [...PROXIED_METHODS], config: { account: name }, exposeHeadRoute: false, handler }

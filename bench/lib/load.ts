@@ -25,10 +25,10 @@ export interface LoadResult {
 
 export interface LoadGenerator {
   readonly name: string
-  /** Throughput (and latency) with `connections` connections for `seconds`. */
-  run (url: string, connections: number, seconds: number): Promise<LoadResult>
+  /** Throughput (and latency) with `connections` connections for `seconds`; `headers` on every request (a caller's credential). */
+  run (url: string, connections: number, seconds: number, headers?: Readonly<Record<string, string>>): Promise<LoadResult>
   /** Latency with one connection, one request at a time, for `seconds`. */
-  latency (url: string, seconds: number): Promise<LoadResult>
+  latency (url: string, seconds: number, headers?: Readonly<Record<string, string>>): Promise<LoadResult>
 }
 
 function collect (command: string, args: string[], timeoutMs: number): Promise<string> {
@@ -62,10 +62,11 @@ interface WrkReport {
 
 export function wrkGenerator (binary: string, cores: string | undefined, threads: number): LoadGenerator {
   const script = fileURLToPath(new URL('./wrk-report.lua', import.meta.url))
-  const run = async (url: string, connections: number, seconds: number): Promise<LoadResult> => {
+  const run = async (url: string, connections: number, seconds: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> => {
     const t = Math.max(1, Math.min(threads, connections))
     const d = Math.max(1, Math.round(seconds))
-    const [command, args] = pinned(cores, binary, ['-t', String(t), '-c', String(connections), '-d', `${d}s`, '--timeout', '5s', '-s', script, url])
+    const extra = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
+    const [command, args] = pinned(cores, binary, ['-t', String(t), '-c', String(connections), '-d', `${d}s`, '--timeout', '5s', ...extra, '-s', script, url])
     const out = await collect(command, args, (d + 30) * 1000)
     const line = out.split('\n').find((l) => l.startsWith('BENCH_JSON '))
     if (line === undefined) throw new Error(`wrk printed no report: ${out}`)
@@ -83,7 +84,7 @@ export function wrkGenerator (binary: string, cores: string | undefined, threads
       latencyUs: { p50: report.latency_us.p50, p99: report.latency_us.p99, mean: report.latency_us.mean, max: report.latency_us.max }
     }
   }
-  return { name: `wrk (${binary})`, run, latency: (url, seconds) => run(url, 1, seconds) }
+  return { name: `wrk (${binary})`, run, latency: (url, seconds, headers) => run(url, 1, seconds, headers) }
 }
 
 interface AutocannonReport {
@@ -98,9 +99,10 @@ interface AutocannonReport {
 
 export function autocannonGenerator (cores: string | undefined): LoadGenerator {
   const cli = createRequire(import.meta.url).resolve('autocannon')
-  const run = async (url: string, connections: number, seconds: number): Promise<LoadResult> => {
+  const run = async (url: string, connections: number, seconds: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> => {
     const d = Math.max(1, Math.round(seconds))
-    const [command, args] = pinned(cores, process.execPath, [cli, '-c', String(connections), '-d', String(d), '-t', '5', '-H', 'accept=application/json', '-j', url])
+    const extra = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`])
+    const [command, args] = pinned(cores, process.execPath, [cli, '-c', String(connections), '-d', String(d), '-t', '5', '-H', 'accept=application/json', ...extra, '-j', url])
     const out = await collect(command, args, (d + 30) * 1000)
     const report = JSON.parse(out.slice(out.indexOf('{'))) as AutocannonReport
     return {
@@ -118,13 +120,13 @@ export function autocannonGenerator (cores: string | undefined): LoadGenerator {
 }
 
 /** One keep-alive connection, one request at a time, in this process; microsecond timings. */
-export async function sequentialLatency (url: string, seconds: number): Promise<LoadResult> {
+export async function sequentialLatency (url: string, seconds: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const samples: number[] = []
   let errors = 0
   const once = (): Promise<void> => new Promise((resolve) => {
     const started = process.hrtime.bigint()
-    const req = request(url, { agent, headers: { accept: 'application/json' } }, (res) => {
+    const req = request(url, { agent, headers: { accept: 'application/json', ...headers } }, (res) => {
       res.on('data', () => {})
       res.on('end', () => {
         if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) samples.push(Number(process.hrtime.bigint() - started) / 1000)

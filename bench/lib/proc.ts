@@ -263,7 +263,7 @@ export function httpGet (url: string, headers: Record<string, string> = {}, time
  * Polls `url` until it answers `expectStatus`; resolves with the milliseconds since
  * `since` (a `performance.now()` value). Fails when the child exits or on timeout.
  */
-export async function waitServed (child: Child | undefined, url: string, since: number, timeoutMs = 20_000, expectStatus = 200): Promise<number> {
+export async function waitServed (child: Child | undefined, url: string, since: number, timeoutMs = 20_000, expectStatus = 200, headers: Record<string, string> = {}): Promise<number> {
   const deadline = since + timeoutMs
   let exitCode: number | null | undefined
   void child?.exited.then((code) => { exitCode = code })
@@ -271,7 +271,7 @@ export async function waitServed (child: Child | undefined, url: string, since: 
   while (performance.now() < deadline) {
     if (exitCode !== undefined) throw new Error(`${child?.name ?? 'process'} exited (code ${String(exitCode)}) before serving: ${child?.stderrTail().trim() ?? ''}`)
     try {
-      const { status, body } = await httpGet(url, {}, 1_000)
+      const { status, body } = await httpGet(url, headers, 1_000)
       if (status === expectStatus) return performance.now() - since
       last = `status ${status}: ${body.slice(0, 200)}`
     } catch (error) {

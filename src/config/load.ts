@@ -12,10 +12,11 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import {
   ACCOUNT_ENV, CONFIG_FILE_ENV, CONFIG_SCHEMA, DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_PREFIX,
-  EGRESS_ENV, SETTING_SOURCES, defaultSettings, type AccountConfig, type Config
+  EGRESS_ENV, SETTING_SOURCES, defaultSettings, type AccountConfig, type Config, type SettingSource
 } from './schema.js'
 import { parseCommandLine, type CommandLine } from './cli.js'
 import { parseCidr } from './cidr.js'
+import { prepareCallers } from './callers.js'
 import { readListenerTls } from './tls-files.js'
 
 export * from './schema.js'
@@ -137,6 +138,8 @@ export function loadConfig (input: LoadConfigInput = {}): Config {
       if (typeof block === 'string' && parseCidr(block) === undefined) problems.push(`${labelOf('/inbound/allow', labels)}: "${block}" is not a CIDR block such as 10.0.0.0/8 or ::1/128`)
     }
   }
+
+  prepareCallers(raw, { cwd, readFile, problems, accountNames: new Set(accounts.map((a) => (isObject(a) ? a.name : undefined))) })
 
   // Node ignores a CA that is not PEM certificates: check it here, or TLS would fail at the first call.
   const caFile = getPath(raw, 'upstream.caFile')
@@ -277,6 +280,7 @@ function describe (error: ErrorObject, labels: Map<string, string>): string {
   const label = labelOf(error.instancePath, labels)
   if (error.keyword === 'enum') return `${label} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
   if (error.keyword === 'pattern') {
+    if (error.instancePath.startsWith('/callers/')) return `${label} must be 1-63 lowercase letters, digits or "-", starting with a letter or digit`
     return error.instancePath.endsWith('/prefix')
       ? `${label} must be "/" or a path like "/test" (letters, digits, "_", "-", ".", "~"; no trailing slash, no dot segments)`
       : `${label} must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit`
@@ -324,6 +328,23 @@ function crossChecks (raw: Raw, labels: Map<string, string>): string[] {
     }
   }
 
+  // A collector URL: named by its setting, never printed (it may carry a token in its query).
+  for (const key of ['endpoint', 'tracesEndpoint']) {
+    const endpoint = getPath(raw, `tracing.${key}`)
+    if (typeof endpoint !== 'string' || endpoint === '') continue
+    const label = labelOf(`/tracing/${key}`, labels)
+    let url: URL | undefined
+    try {
+      url = new URL(endpoint)
+    } catch {
+      problems.push(`${label} must be an absolute http(s) URL such as http://otel-collector:4318`)
+    }
+    if (url !== undefined) {
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${label} must use http: or https:`)
+      else if (url.username !== '' || url.password !== '') problems.push(`${label} must not carry credentials: send them as OTEL_EXPORTER_OTLP_HEADERS`)
+    }
+  }
+
   const lifetime = getPath(raw, 'signing.tokenLifetimeSeconds')
   const margin = getPath(raw, 'signing.refreshMarginSeconds')
   if (typeof lifetime === 'number' && typeof margin === 'number' && margin * 2 > lifetime) {
@@ -355,8 +376,10 @@ function isReservedPath (prefix: string): boolean {
 }
 
 /** Converts an environment or flag string; what does not convert stays a string for the schema to report. */
-function convert (value: string, type: 'string' | 'integer' | 'boolean' | 'list'): unknown {
+function convert (value: string, type: SettingSource['type']): unknown {
   if (type === 'integer') return toInteger(value)
+  if (type === 'number') return /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value
+  if (type === 'map') return toMap(value) ?? value
   if (type === 'list') return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
   if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
   return value
@@ -365,6 +388,26 @@ function convert (value: string, type: 'string' | 'integer' | 'boolean' | 'list'
 /** An I/O error's code for a problem line (`ENOENT`, `EACCES`…), never its message. */
 function errnoCode (error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'error'
+}
+
+/**
+ * OpenTelemetry's `k=v,k2=v2` lists (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_RESOURCE_ATTRIBUTES`):
+ * values percent-decoded, blanks around keys and values trimmed; undefined when malformed.
+ */
+function toMap (value: string): Record<string, string> | undefined {
+  const map: Record<string, string> = {}
+  for (const entry of value.split(',')) {
+    if (entry.trim() === '') continue
+    const at = entry.indexOf('=')
+    const key = entry.slice(0, at).trim()
+    if (at <= 0 || key === '') return undefined
+    try {
+      map[key] = decodeURIComponent(entry.slice(at + 1).trim())
+    } catch {
+      return undefined
+    }
+  }
+  return map
 }
 
 function toInteger (value: string): number | string {

@@ -113,6 +113,109 @@ export interface CapacityConfig {
   readonly sendTimeoutMs: number
 }
 
+/**
+ * One caller of the gateway (`callers:` in the configuration file): who it is, how it
+ * proves it, and what it may do. With `callers` set, every other request is refused.
+ */
+export interface CallerConfig {
+  /** Unique; lowercase letters, digits and `-`. Appears in logs, metrics and the audit trail. */
+  readonly name: string
+  /** A file of bearer tokens, one per line (several during a rotation), each at least 16 characters. Watched. Default none. */
+  readonly tokenFile?: string | undefined
+  /** The tokens read from `tokenFile`. Never logged. */
+  readonly tokens?: readonly string[] | undefined
+  /** A client certificate that proves this caller (TLS on the listener with a client CA). Default none. */
+  readonly clientCert?: ClientCertProof | undefined
+  /** A JWT that proves this caller (a Kubernetes projected service-account token, say). Default none. */
+  readonly jwt?: JwtProof | undefined
+  /** CIDR blocks the caller must also come from. Default: any address. */
+  readonly from?: readonly string[] | undefined
+  /** The accounts (by name) it may use. Default: every account. */
+  readonly accounts?: readonly string[] | undefined
+  /** What it may do; no rule, nothing. Default none. */
+  readonly allow?: readonly AllowRule[] | undefined
+}
+
+/** A certificate match: a SAN URI (SPIFFE), a SAN DNS name, or the subject (`CN=ops-console`). */
+export type ClientCertProof = { readonly uri: string } | { readonly dns: string } | { readonly subject: string }
+
+export interface JwtProof {
+  /** The `iss` the token must carry. */
+  readonly issuer: string
+  /** An `aud` the token must carry. */
+  readonly audience: string
+  /** The `sub` the token must carry (`system:serviceaccount:<namespace>:<name>`). */
+  readonly subject: string
+  /** A JWKS file (`kubectl get --raw /openid/v1/jwks`). One of `jwksFile`, `jwksUrl`. */
+  readonly jwksFile?: string | undefined
+  /** An HTTPS URL serving the JWKS, fetched through the egress settings. One of `jwksFile`, `jwksUrl`. */
+  readonly jwksUrl?: string | undefined
+  /** The keys read from `jwksFile` (public keys only). */
+  readonly jwks?: JsonWebKeySetConfig | undefined
+}
+
+/** A JSON Web Key Set of public keys, as read from a file or URL. */
+export interface JsonWebKeySetConfig {
+  readonly keys: ReadonlyArray<Readonly<Record<string, unknown>>>
+}
+
+/** `methods` (`GET`… or `*`) × `paths` (`/v1/sessions/*`: `*` one segment, a last `**` any rest), as PAVE sees the path. */
+export interface AllowRule {
+  readonly methods: readonly string[]
+  readonly paths: readonly string[]
+}
+
+/** The audit trail (see `observe/audit.ts`). */
+export interface AuditConfig {
+  /** Append audit lines to this file (reopened on SIGHUP). Default: standard output, marked `"audit": true`. */
+  readonly file?: string | undefined
+}
+
+/** Who may read `/metrics`. */
+export interface MetricsConfig {
+  /** With `callers` set: the caller names allowed to read `/metrics`. Default: open, as without callers. */
+  readonly callers?: readonly string[] | undefined
+}
+
+/** The samplers of `OTEL_TRACES_SAMPLER` that the proxy knows. */
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
+export type TraceSampler = typeof TRACE_SAMPLERS[number]
+/** The OTLP encodings over HTTP that the proxy exports with. */
+export const TRACE_PROTOCOLS = ['http/protobuf', 'http/json'] as const
+
+/**
+ * OpenTelemetry traces (see `observe/tracing.ts`). Off unless an endpoint is set; the
+ * environment uses the OpenTelemetry names (`OTEL_EXPORTER_OTLP_ENDPOINT`, …).
+ */
+export interface TracingConfig {
+  /** OTLP/HTTP base URL; traces go to `<endpoint>/v1/traces` (`OTEL_EXPORTER_OTLP_ENDPOINT`). Default none: tracing off. */
+  readonly endpoint?: string | undefined
+  /** Full OTLP/HTTP traces URL, used as given; wins over `endpoint` (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Default none. */
+  readonly tracesEndpoint?: string | undefined
+  /** `http/protobuf` or `http/json` (`OTEL_EXPORTER_OTLP_PROTOCOL`). Default `http/protobuf`. */
+  readonly protocol: typeof TRACE_PROTOCOLS[number]
+  /** Headers sent to the collector, e.g. its credentials (`OTEL_EXPORTER_OTLP_HEADERS`, `k=v,k2=v2`). Never logged. Default none. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** `service.name` of the spans (`OTEL_SERVICE_NAME`). Default: `service.name` of `resourceAttributes`, else `pave-proxy`. */
+  readonly serviceName?: string | undefined
+  /** More resource attributes (`OTEL_RESOURCE_ATTRIBUTES`, `k=v,k2=v2`). Default none. */
+  readonly resourceAttributes?: Readonly<Record<string, string>> | undefined
+  /** `OTEL_TRACES_SAMPLER`. Default `parentbased_always_on` (OpenTelemetry's default). */
+  readonly sampler: TraceSampler
+  /** The ratio of the `traceidratio` samplers, 0…1 (`OTEL_TRACES_SAMPLER_ARG`). Default 1. */
+  readonly samplerArg?: number | undefined
+  /** Longest time one export to the collector may take (`OTEL_EXPORTER_OTLP_TIMEOUT`). Default 10000 ms. */
+  readonly exportTimeoutMs: number
+  /** `OTEL_SDK_DISABLED`: no tracing even with an endpoint. Default false. */
+  readonly disabled: boolean
+  /**
+   * Send W3C trace context (`traceparent`, `tracestate`, `baggage`) to PAVE: the proxy's
+   * client span when traced, else the caller's headers as they came. Default false: PAVE
+   * never receives trace headers, traced or not.
+   */
+  readonly propagateUpstream: boolean
+}
+
 /** How the listener asks for client certificates (see `inbound/listener-tls.ts`). */
 export type ClientAuth = 'request' | 'require'
 
@@ -156,9 +259,16 @@ export interface Config {
   readonly shutdown: ShutdownConfig
   readonly inbound: InboundConfig
   readonly capacity: CapacityConfig
+  readonly tracing: TracingConfig
   /** TLS on the listener. Default none: plain HTTP. */
   readonly tls?: TlsConfig | undefined
   readonly accounts: readonly AccountConfig[]
+  /** The gateway's callers; set, every request must come from one of them. Default none (the sidecar: anyone who reaches the listener). */
+  readonly callers?: readonly CallerConfig[] | undefined
+  /** The audit trail. Default: standard output, with `callers` set. */
+  readonly audit?: AuditConfig | undefined
+  /** Who may read `/metrics`. Default: open. */
+  readonly metrics?: MetricsConfig | undefined
   /** The YAML file this configuration was read from, if any. */
   readonly configFile?: string | undefined
 }
@@ -187,9 +297,15 @@ export const DEFAULT_INBOUND_MAX_HEADER_SIZE = 16_384
 export const DEFAULT_MAX_QUEUED = 1024
 export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
 export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+export const DEFAULT_TRACING_SERVICE_NAME = 'pave-proxy'
+export const DEFAULT_TRACING_SAMPLER: TraceSampler = 'parentbased_always_on'
+export const DEFAULT_TRACING_EXPORT_TIMEOUT_MS = 10_000
 /** Name and prefix of the account defined by `PAVE_USERNAME`/`PAVE_API_KEY`/`PAVE_API_SECRET`. */
 export const DEFAULT_ACCOUNT_NAME = 'default'
 export const DEFAULT_ACCOUNT_PREFIX = '/'
+
+/** Methods an allow rule may name (`*`: all of them). */
+export const ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -230,6 +346,13 @@ export function defaultSettings (): Record<string, unknown> {
       maxQueued: DEFAULT_MAX_QUEUED,
       queueTimeoutMs: DEFAULT_QUEUE_TIMEOUT_MS,
       sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS
+    },
+    tracing: {
+      protocol: 'http/protobuf',
+      sampler: DEFAULT_TRACING_SAMPLER,
+      exportTimeoutMs: DEFAULT_TRACING_EXPORT_TIMEOUT_MS,
+      disabled: false,
+      propagateUpstream: false
     }
   }
 }
@@ -242,8 +365,8 @@ export interface SettingSource {
   readonly env: string
   /** Command-line flag (without `--`), when there is one. */
   readonly flag?: string
-  /** `list`: comma-separated in the environment. */
-  readonly type: 'string' | 'integer' | 'boolean' | 'list'
+  /** `list`: comma-separated in the environment; `map`: `k=v,k2=v2` with percent-encoded values (OpenTelemetry's form). */
+  readonly type: 'string' | 'integer' | 'number' | 'boolean' | 'list' | 'map'
 }
 
 /** Every scalar setting with an environment name (accounts are handled apart). */
@@ -272,6 +395,17 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: 'capacity.sendTimeoutMs', env: 'PAVE_PROXY_SEND_TIMEOUT_MS', type: 'integer' },
   { path: 'shutdown.delayMs', env: 'PAVE_PROXY_SHUTDOWN_DELAY_MS', type: 'integer' },
   { path: 'shutdown.timeoutMs', env: 'PAVE_PROXY_SHUTDOWN_TIMEOUT_MS', type: 'integer' },
+  { path: 'tracing.endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', type: 'string' },
+  { path: 'tracing.tracesEndpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', type: 'string' },
+  { path: 'tracing.protocol', env: 'OTEL_EXPORTER_OTLP_PROTOCOL', type: 'string' },
+  { path: 'tracing.headers', env: 'OTEL_EXPORTER_OTLP_HEADERS', type: 'map' },
+  { path: 'tracing.exportTimeoutMs', env: 'OTEL_EXPORTER_OTLP_TIMEOUT', type: 'integer' },
+  { path: 'tracing.serviceName', env: 'OTEL_SERVICE_NAME', type: 'string' },
+  { path: 'tracing.resourceAttributes', env: 'OTEL_RESOURCE_ATTRIBUTES', type: 'map' },
+  { path: 'tracing.sampler', env: 'OTEL_TRACES_SAMPLER', type: 'string' },
+  { path: 'tracing.samplerArg', env: 'OTEL_TRACES_SAMPLER_ARG', type: 'number' },
+  { path: 'tracing.disabled', env: 'OTEL_SDK_DISABLED', type: 'boolean' },
+  { path: 'tracing.propagateUpstream', env: 'PAVE_PROXY_TRACING_PROPAGATE_UPSTREAM', type: 'boolean' },
   { path: 'tls.certFile', env: 'PAVE_PROXY_TLS_CERT_FILE', type: 'string' },
   { path: 'tls.keyFile', env: 'PAVE_PROXY_TLS_KEY_FILE', type: 'string' },
   { path: 'tls.clientCaFile', env: 'PAVE_PROXY_TLS_CLIENT_CA_FILE', type: 'string' },
@@ -312,7 +446,7 @@ const nonEmpty = { type: 'string', minLength: 1 }
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'accounts'],
+  required: ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'tracing', 'accounts'],
   properties: {
     host: nonEmpty,
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -374,6 +508,74 @@ export const CONFIG_SCHEMA = {
         maxQueued: { type: 'integer', minimum: 0, maximum: 1_000_000 },
         queueTimeoutMs: ms,
         sendTimeoutMs: ms
+      }
+    },
+    callers: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+          tokenFile: nonEmpty,
+          tokens: { type: 'array', items: nonEmpty },
+          clientCert: {
+            type: 'object',
+            minProperties: 1,
+            maxProperties: 1,
+            additionalProperties: false,
+            properties: { uri: nonEmpty, dns: nonEmpty, subject: nonEmpty }
+          },
+          jwt: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer', 'audience', 'subject'],
+            properties: { issuer: nonEmpty, audience: nonEmpty, subject: nonEmpty, jwksFile: nonEmpty, jwksUrl: nonEmpty, jwks: { type: 'object' } }
+          },
+          from: { type: 'array', items: nonEmpty, minItems: 1 },
+          accounts: { type: 'array', items: nonEmpty, minItems: 1 },
+          allow: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['methods', 'paths'],
+              properties: {
+                methods: { type: 'array', minItems: 1, items: { enum: ['*', ...ALLOW_METHODS] } },
+                paths: { type: 'array', minItems: 1, items: nonEmpty }
+              }
+            }
+          }
+        }
+      }
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { file: nonEmpty }
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { callers: { type: 'array', items: nonEmpty } }
+    },
+    tracing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        endpoint: nonEmpty,
+        tracesEndpoint: nonEmpty,
+        protocol: { enum: TRACE_PROTOCOLS },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        serviceName: nonEmpty,
+        resourceAttributes: { type: 'object', additionalProperties: { type: 'string' } },
+        sampler: { enum: TRACE_SAMPLERS },
+        samplerArg: { type: 'number', minimum: 0, maximum: 1 },
+        exportTimeoutMs: ms,
+        disabled: { type: 'boolean' },
+        propagateUpstream: { type: 'boolean' }
       }
     },
     tls: {

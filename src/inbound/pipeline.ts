@@ -39,18 +39,27 @@ export function refusal (code: ErrorCode): Refusal {
 
 export type InboundPipeline = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void
 
+/**
+ * Told of every wait: the stage, when it began (`performance.now()`) and its outcome
+ * (`passed` or the refusal's code). Tracing makes a span of it; called on waits only.
+ */
+export type WaitObserver = (request: FastifyRequest, stage: string, startedAt: number, outcome: string) => void
+
 /** The stages as one `onRequest` hook; `done` runs once every stage has passed. */
-export function createInboundPipeline (stages: readonly InboundStage[]): InboundPipeline {
+export function createInboundPipeline (stages: readonly InboundStage[], observer?: WaitObserver): InboundPipeline {
   const count = stages.length
   const run = (from: number, request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     for (let i = from; i < count; i++) {
       const verdict = (stages[i] as InboundStage).check(request, reply)
       if (verdict === undefined) continue
       if (verdict instanceof Promise) {
+        const startedAt = observer !== undefined ? performance.now() : 0
         verdict.then((settled) => {
+          observer?.(request, (stages[i] as InboundStage).name, startedAt, settled === undefined ? 'passed' : settled.code)
           if (settled === undefined) run(i + 1, request, reply, done)
           else refuse(reply, settled)
         }, (error: unknown) => {
+          observer?.(request, (stages[i] as InboundStage).name, startedAt, 'PAVE_PROXY_INTERNAL')
           request.log.error({ err: error, stage: (stages[i] as InboundStage).name }, 'inbound stage failed')
           refuse(reply, refusal('PAVE_PROXY_INTERNAL'))
         })

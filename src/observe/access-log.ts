@@ -11,6 +11,9 @@ import { pino, type Logger } from 'pino'
 import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
 import { onResponseClose } from '../response-close.js'
+import { callerLabel } from '../inbound/callers.js'
+import { audited, type AuditTrail } from './audit.js'
+import { endServerSpan } from './tracing.js'
 
 const kBytesWritten = Symbol('pave-proxy.bytesWritten')
 const kBytesRead = Symbol('pave-proxy.bytesRead')
@@ -49,8 +52,13 @@ export interface AccessFields {
   bytesOut: number
   /** Empty when the request did not reach an account route. */
   account: string
+  /** The caller's name, `anonymous` (no callers configured) or `unknown` (none proved). */
+  caller: string
   error: string | undefined
   aborted: boolean
+  /** The request's trace and server span, when it was traced (32 and 16 hex digits). */
+  traceId?: string | undefined
+  spanId?: string | undefined
 }
 
 export function createAccessLog (logger: Logger): AccessLog {
@@ -79,8 +87,8 @@ export function createAccessLog (logger: Logger): AccessLog {
       }
       pending += (`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
         `"status":${f.status},"durationMs":${f.durationMs},"bytesIn":${f.bytesIn},"bytesOut":${f.bytesOut}` +
-        `${f.account !== '' ? `,"account":"${f.account}"` : ''}${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
-        `${f.aborted ? ',"aborted":true' : ''},"msg":"request completed"}\n`)
+        `${f.account !== '' ? `,"account":"${f.account}"` : ''},"caller":"${f.caller}"${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
+        `${f.aborted ? ',"aborted":true' : ''}${f.traceId !== undefined ? `,"traceId":"${f.traceId}","spanId":"${f.spanId as string}"` : ''},"msg":"request completed"}\n`)
     }
   }
 }
@@ -92,23 +100,28 @@ interface Tracked {
   readonly socket: CountedSocket
   readonly metrics: Metrics | undefined
   readonly log: AccessLog
+  readonly audit: AuditTrail | undefined
+  /** Read at the start for the same reason (Node keeps it once read). */
+  readonly remoteAddress: string | undefined
 }
 type TrackedResponse = ServerResponse & { [kTracked]?: Tracked }
 
-/** Starts tracking a request: in-flight gauge now, access line and counters on close. */
-export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics | undefined, log: AccessLog): void {
+/** Starts tracking a request: in-flight gauge now, access line, counters and audit line (when kept) on close. */
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics | undefined, log: AccessLog, audit?: AuditTrail): void {
   if (metrics !== undefined) metrics.requestsInFlight.value++
-  ;(reply.raw as TrackedResponse)[kTracked] = { reply, socket: request.raw.socket as CountedSocket, metrics, log }
+  const socket = request.raw.socket as CountedSocket
+  const remoteAddress = audit !== undefined ? socket.remoteAddress : undefined
+  ;(reply.raw as TrackedResponse)[kTracked] = { reply, socket, metrics, log, audit, remoteAddress }
   onResponseClose(reply.raw, closeTracked)
 }
 
 function closeTracked (res: ServerResponse): void {
   const tracked = (res as TrackedResponse)[kTracked] as Tracked
   if (tracked.metrics !== undefined) tracked.metrics.requestsInFlight.value--
-  logAccess(tracked.reply.request, tracked.reply, tracked.socket, tracked.metrics, tracked.log)
+  logAccess(tracked.reply.request, tracked.reply, tracked.socket, tracked.metrics, tracked.log, tracked.audit, tracked.remoteAddress)
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics | undefined, log: AccessLog): void {
+function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics | undefined, log: AccessLog, audit: AuditTrail | undefined, remoteAddress: string | undefined): void {
   // Bytes on the wire since the previous request on this connection, headers included.
   const bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
   const bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
@@ -117,10 +130,13 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const completed = reply.raw.writableFinished
   const account = request.routeOptions.config.account ?? ''
   const error = errorCodeOf(reply.raw)
+  const caller = callerLabel(request)
   if (metrics !== undefined) {
-    countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted')
+    countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted', caller)
     if (error !== undefined) metrics.errors.inc({ code: error })
   }
+  const span = request.traceSpan
+  const trace = span?.spanContext()
   log.write({
     reqId: request.id,
     method: request.method,
@@ -130,7 +146,29 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
     bytesIn,
     bytesOut,
     account,
+    caller,
     error,
-    aborted: !completed
+    aborted: !completed,
+    traceId: trace?.traceId,
+    spanId: trace?.spanId
   })
+  if (audit !== undefined && audited(request.method, reply.statusCode)) {
+    const url = request.raw.url as string
+    const queryAt = url.indexOf('?')
+    audit.write({
+      reqId: request.id,
+      caller,
+      proof: request.caller?.proof,
+      remoteAddress,
+      account: account !== '' ? account : undefined,
+      method: request.method,
+      path: queryAt === -1 ? url : url.slice(0, queryAt),
+      status: reply.statusCode,
+      code: error,
+      aborted: !completed
+    })
+  }
+  if (span !== undefined) {
+    endServerSpan(span, { status: reply.statusCode, bytesIn, bytesOut, error, aborted: !completed, caller: request.caller?.name })
+  }
 }

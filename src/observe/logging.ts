@@ -16,7 +16,8 @@ export const REDACT_PATHS = [
   'headers.authorization', 'headers["proxy-authorization"]', 'headers["api-token"]',
   // v2's API-Access-Token is the API key, which alone authenticates a v2 call.
   'req.headers["api-access-token"]', 'headers["api-access-token"]',
-  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret'
+  'apiSecret', 'secret', 'token', 'config.accounts[*].apiSecret', 'accounts[*].apiSecret', 'callers[*].tokens', 'config.callers[*].tokens',
+  'tracing.headers', 'config.tracing.headers'
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

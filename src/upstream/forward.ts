@@ -15,6 +15,10 @@
  * - a request PAVE refused with 403 is re-signed and sent once more when the
  *   learned clock offset moved since it was signed (its body, when it had one,
  *   was small enough to be kept while it streamed).
+ *
+ * W3C trace context (`traceparent`, `tracestate`, `baggage`) is not forwarded unless
+ * `tracing.propagateUpstream` is set; then a traced request carries its attempt's
+ * client span (each attempt is one), an untraced one the caller's headers as they came.
  */
 import { Writable, type Readable } from 'node:stream'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
@@ -22,6 +26,8 @@ import type { Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccountConfig } from '../config/schema.js'
 import type { Metrics } from '../observe/metrics.js'
+import { attemptAnswered, attemptEnded, type ResendReason, type Tracing } from '../observe/tracing.js'
+import type { Span } from '@opentelemetry/api'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
 import { ProxyError, classifyUpstreamError, underlyingError, type ErrorCode } from '../errors.js'
@@ -34,10 +40,14 @@ import { onResponseClose } from '../response-close.js'
  * caller its `100 Continue`, and undici refuses to send the header), proxy credentials, PAVE's
  * credential names (v1 and v2), and ours to set.
  */
-const DROPPED_REQUEST_HEADERS = new Set([
+const ALWAYS_DROPPED = [
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
   'proxy-authorization', 'host', 'api-key', 'api-timestamp', 'api-token', 'api-access-token', 'x-request-id'
-])
+]
+/** W3C trace context: the caller's business, not PAVE's, unless `tracing.propagateUpstream`. */
+export const TRACE_CONTEXT_HEADERS = ['traceparent', 'tracestate', 'baggage'] as const
+const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...ALWAYS_DROPPED, ...TRACE_CONTEXT_HEADERS])
+const DROPPED_REQUEST_HEADERS_PROPAGATING: ReadonlySet<string> = new Set(ALWAYS_DROPPED)
 /** Response headers never passed back: hop-by-hop. */
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
@@ -61,6 +71,10 @@ export interface ForwardContext {
   readonly clockSkew: ClockSkew | undefined
   readonly retries: number
   readonly account: () => AccountConfig
+  /** Tracing, when configured. */
+  readonly tracing: Tracing | undefined
+  /** `tracing.propagateUpstream`: PAVE receives trace context. */
+  readonly propagateTrace: boolean
 }
 
 export interface ForwardRequest {
@@ -74,6 +88,8 @@ export interface ForwardRequest {
   readonly body: Readable | null
   /** A copy of a small body, for the 403 replay. */
   readonly recorder: BodyRecorder | undefined
+  /** The request's recording server span, when it is traced. */
+  readonly span: Span | undefined
 }
 
 const noWrites = (): Writable => new Writable({ write: (_chunk, _encoding, callback) => { callback() } })
@@ -81,7 +97,7 @@ const noWrites = (): Writable => new Writable({ write: (_chunk, _encoding, callb
 export function forward (context: ForwardContext, request: ForwardRequest): void {
   const { raw, res } = request
   const method = raw.method as Dispatcher.HttpMethod
-  const headers = upstreamHeaders(raw.headers, context.host, request.id)
+  const headers = upstreamHeaders(raw.headers, context.host, request.id, context.propagateTrace)
   const hasBody = request.body !== null
   // PAVE's v2 endpoints authenticate with `API-Access-Token: <API key>` instead of the v1 headers.
   const v2 = request.path.startsWith('/v2/')
@@ -94,6 +110,8 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   let replayBody: Buffer | null = null
   let sentAt = 0
   let signedOffset = 0
+  let sent = 0 // attempts so far
+  let resendReason: ResendReason | undefined
 
   const dispatch = (body: Readable | Buffer | null): void => {
     if (callerGone(res)) return // gone while a retry or a re-sign was pending
@@ -104,6 +122,10 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     if (v2) headers['api-access-token'] = signed['api-key']
     signedOffset = context.clockSkew?.offsetMs ?? 0
     sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
+    const span = request.span !== undefined
+      ? (context.tracing as Tracing).attempt(request.span, method, sent, resendReason, context.propagateTrace ? headers : undefined)
+      : undefined
+    sent++
     let replay = false // set when a 403 is to be re-signed and sent again
     context.dispatcher.stream({
       origin: context.origin,
@@ -116,6 +138,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     }, ({ statusCode, headers: answer }) => {
       const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
       context.latency.observe((receivedAt - sentAt) / 1000)
+      if (span !== undefined) attemptAnswered(span, statusCode)
       if (context.clockSkew !== undefined) {
         const refused = statusCode === 403
         context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
@@ -132,9 +155,11 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
       res.writeHead(statusCode, responseHeaders(answer, request.id, raw.complete))
       return res
     }, (error) => {
+      if (span !== undefined) attemptEnded(span, error)
       if (error === null) {
         if (replay) {
           resigned = true
+          resendReason = 'resign'
           context.metrics.resigned.inc({ account: context.accountName })
           request.log.info({ offsetMs: context.clockSkew?.offsetMs }, 'PAVE refused a token signed before the clock offset moved: re-signing once')
           dispatch(replayBody)
@@ -147,6 +172,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         context.metrics.retries.inc({ account: context.accountName })
         const delay = Math.round(RETRY_BASE_DELAY_MS * 2 ** attempt * (0.5 + Math.random()))
         attempt++
+        resendReason = 'connect'
         setTimeout(() => dispatch(null), delay)
         return
       }
@@ -204,15 +230,19 @@ function fail (request: ForwardRequest, error: Error, code: ErrorCode): void {
   writeRawError(res, code, request.id)
 }
 
-/** The caller's headers as PAVE should receive them (credentials are added per attempt). */
-export function upstreamHeaders (incoming: IncomingHttpHeaders, host: string, requestId: string): Record<string, string | string[]> {
+/**
+ * The caller's headers as PAVE should receive them (credentials are added per attempt);
+ * trace context only with `propagateTrace`.
+ */
+export function upstreamHeaders (incoming: IncomingHttpHeaders, host: string, requestId: string, propagateTrace = false): Record<string, string | string[]> {
   const named = connectionNamed(incoming.connection)
+  const dropped = propagateTrace ? DROPPED_REQUEST_HEADERS_PROPAGATING : DROPPED_REQUEST_HEADERS
   const headers: Record<string, string | string[]> = {}
   for (const name in incoming) {
     const value = incoming[name]
-    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || (named !== undefined && named.has(name))) continue
+    if (value === undefined || dropped.has(name) || (named !== undefined && named.has(name))) continue
     // `api_token` is `API-Token` to servers that map `-` and `_` to one name (CGI, WSGI, Rack).
-    if (name.includes('_') && DROPPED_REQUEST_HEADERS.has(name.replaceAll('_', '-'))) continue
+    if (name.includes('_') && dropped.has(name.replaceAll('_', '-'))) continue
     headers[name] = value
   }
   headers.host = host

@@ -104,7 +104,7 @@ if (curl === undefined) {
         results.push({ op, status: Number(status), ...received, ...(contentLength !== undefined ? { contentLength } : {}) })
         if (op === 'expect' || variant.stdin === true) t.match(ran.stderr, /^> Expect: 100-continue/m, `${variant.name} ${op}: curl asked Expect: 100-continue`)
       }
-      checkResults(t, matrix, variant.name, ops, results, {
+      await checkResults(t, matrix, variant.name, ops, results, {
         ...(variant.notApplicable !== undefined ? { notApplicable: variant.notApplicable } : {}),
         extra: (t, op, record) => {
           if (variant.name === 'curl-http2') {

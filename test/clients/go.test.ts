@@ -21,7 +21,7 @@ t.test('go-net-http', { skip: go === undefined ? 'go is not installed (Debian pa
     timeoutMs: 120_000
   })
   t.equal(ran.code, 0, `go ran (${ran.ms} ms)`, { stderr: ran.stderr })
-  checkResults(t, matrix, 'go-net-http', ALL_OPS, parseResults(t, ran.stdout), {
+  await checkResults(t, matrix, 'go-net-http', ALL_OPS, parseResults(t, ran.stdout), {
     extra: (t, op, record) => {
       if (op === 'get' || op === 'download') t.equal(record.encoding, 'gzip', 'the upstream compressed it; Go decoded it')
       if (op === 'upload') t.equal(record.request.headers['transfer-encoding'], 'chunked', 'the upload streamed on chunked')

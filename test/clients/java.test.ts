@@ -18,7 +18,7 @@ t.test('java', { skip: java === undefined ? 'java is not installed (Debian packa
   t.equal(ran.code, 0, `java ran (${ran.ms} ms)`, { stderr: ran.stderr })
   const results = parseResults(t, ran.stdout) as Array<ClientResult & { client: string }>
   for (const [, name] of CLIENTS) {
-    checkResults(t, matrix, name, ALL_OPS, results.filter((r) => r.client === name), {
+    await checkResults(t, matrix, name, ALL_OPS, results.filter((r) => r.client === name), {
       extra: (t, op, record) => {
         if (op === 'upload') t.equal(record.request.headers['transfer-encoding'], 'chunked', 'the upload streamed on chunked')
         t.equal(record.request.headers.upgrade, undefined, 'no Upgrade reaches the upstream')

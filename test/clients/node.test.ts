@@ -12,7 +12,7 @@ t.test('node', async (t) => {
     const ran = await run(process.execPath, ['--import', 'tsx', `${PROGRAMS}node-client.ts`, client, matrix.proxy.url, ALL_OPS.join(',')])
     t.equal(ran.code, 0, `${name} ran (${ran.ms} ms)`, { stderr: ran.stderr })
     const results = parseResults(t, ran.stdout)
-    checkResults(t, matrix, name, ALL_OPS, results, {
+    await checkResults(t, matrix, name, ALL_OPS, results, {
       extra: (t, op, record) => {
         // fetch and axios ask for compressed answers by default and decode them.
         if (client !== 'http' && (op === 'get' || op === 'download')) t.equal(record.encoding, 'gzip', 'the upstream compressed it; the client decoded it')

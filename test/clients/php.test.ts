@@ -14,7 +14,7 @@ t.test('php-curl', { skip }, async (t) => {
   const ran = await run(php!, [`${PROGRAMS}client.php`, matrix.proxy.url, ALL_OPS.join(',')])
   t.equal(ran.code, 0, `php ran (${ran.ms} ms)`, { stderr: ran.stderr })
   const results = parseResults(t, ran.stdout) as Array<ClientResult & { sentExpect?: boolean }>
-  checkResults(t, matrix, 'php-curl', ALL_OPS, results, {
+  await checkResults(t, matrix, 'php-curl', ALL_OPS, results, {
     extra: (t, op, record, result) => {
       if (op === 'expect') t.equal((result as { sentExpect?: boolean }).sentExpect, true, 'libcurl asked Expect: 100-continue by itself')
       if (op === 'upload') t.equal(record.request.headers['transfer-encoding'], 'chunked', 'the upload streamed on chunked')

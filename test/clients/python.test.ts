@@ -10,7 +10,7 @@ t.test('python-http.client', { skip: python === undefined ? 'python3 is not inst
   t.teardown(matrix.close)
   const ran = await run(python!, [`${PROGRAMS}client.py`, matrix.proxy.url, ALL_OPS.join(',')])
   t.equal(ran.code, 0, `python3 ran (${ran.ms} ms)`, { stderr: ran.stderr })
-  checkResults(t, matrix, 'python-http.client', ALL_OPS, parseResults(t, ran.stdout), {
+  await checkResults(t, matrix, 'python-http.client', ALL_OPS, parseResults(t, ran.stdout), {
     extra: (t, op, record) => {
       if (op === 'upload') t.equal(record.request.headers['transfer-encoding'], 'chunked', 'the upload streamed on chunked')
     }

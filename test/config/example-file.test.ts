@@ -14,7 +14,7 @@ t.test('the example file loads, and its values are the defaults', async (t) => {
   writeFileSync(secret, 'example-secret-not-real\n')
   const config = loadConfig({ env: { PAVE_PROXY_CONFIG: examplePath.pathname }, readFile: (path) => path.startsWith('/run/secrets/') ? readFileSync(secret, 'utf8') : readFileSync(path, 'utf8') })
   const defaults = defaultSettings()
-  for (const key of ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity'] as const) {
+  for (const key of ['host', 'port', 'logLevel', 'bodyLimit', 'upstream', 'signing', 'shutdown', 'inbound', 'capacity', 'tracing'] as const) {
     t.same(config[key], defaults[key], `${key} as documented`)
   }
   t.same(config.accounts.map((a) => [a.name, a.prefix]), [['default', '/'], ['test', '/test']])

@@ -254,3 +254,28 @@ t.test('gateway: Service, autoscaler, disruption budget and network policy all s
   t.ok(egressPorts.includes(53), 'egress to DNS')
   t.ok(egressPorts.includes(upstreamPort), `egress to the upstream port ${upstreamPort}`)
 })
+
+t.test('gateway: the callers load from their ConfigMap, and the example client proves one of them with its projected token', async (t) => {
+  const objects = kubernetesObjects('gateway')
+  const [deployment] = only<Deployment>(objects, 'Deployment')
+  const container = deployment?.spec.template.spec.containers.find((c) => c.name === 'pave-proxy') as Container
+  const config = configFromEnvironment({ ...imageEnvironment(), ...containerEnvironment(container) })
+  t.same(config.callers?.map((c) => c.name), ['intake', 'reporting'])
+  const intake = config.callers?.[0]
+  const reporting = config.callers?.[1]
+  const mounts = container.volumeMounts ?? []
+  t.ok(intake?.tokenFile !== undefined && mounts.some((m) => intake.tokenFile?.startsWith(m.mountPath + '/') === true && m.subPath === undefined), 'the token file is in a mounted volume (no subPath: rotation reaches the pod)')
+  t.ok((reporting?.jwt?.jwks?.keys.length ?? 0) > 0, 'the JWKS file comes from the ConfigMap')
+  t.notOk(config.callers?.some((c) => c.clientCert !== undefined), 'no certificate caller without TLS on the listener')
+
+  const cronJob = objects.find((o) => o.kind === 'CronJob') as unknown as { spec: { jobTemplate: { spec: { template: { metadata: { labels: Record<string, string> }, spec: { serviceAccountName: string, automountServiceAccountToken?: boolean, volumes: Array<{ projected?: { sources: Array<{ serviceAccountToken?: { audience: string, expirationSeconds: number, path: string } }> } }> } } } } } }
+  const pod = cronJob.spec.jobTemplate.spec.template
+  const projected = pod.spec.volumes.flatMap((v) => v.projected?.sources ?? []).map((s) => s.serviceAccountToken).find((s) => s !== undefined)
+  t.equal(projected?.audience, reporting?.jwt?.audience, 'the projected token is for the proxy\'s audience')
+  t.ok((projected?.expirationSeconds ?? 0) >= 600, 'a token the kubelet renews (at least 10 minutes)')
+  t.equal(pod.spec.automountServiceAccountToken, false, 'the API server token is not mounted beside it')
+  const namespace = reporting?.jwt?.subject.split(':')[2]
+  t.equal(reporting?.jwt?.subject, `system:serviceaccount:${namespace ?? ''}:${pod.spec.serviceAccountName}`, 'the caller\'s subject is the job\'s service account')
+  t.ok(objects.some((o) => o.kind === 'ServiceAccount' && o.metadata?.name === pod.spec.serviceAccountName), 'the service account is defined')
+  t.equal(pod.metadata.labels['pave-proxy/client'], 'true', 'the NetworkPolicy admits the client')
+})

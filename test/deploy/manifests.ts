@@ -83,7 +83,7 @@ export interface PodSpec {
   securityContext?: SecurityContext
   initContainers?: Container[]
   containers: Container[]
-  volumes?: Array<{ name: string, secret?: { secretName: string, items?: Array<{ key: string, path: string }>, defaultMode?: number } }>
+  volumes?: Array<{ name: string, secret?: { secretName: string, items?: Array<{ key: string, path: string }>, defaultMode?: number }, configMap?: { name: string } }>
 }
 export interface Deployment {
   apiVersion: string
@@ -166,7 +166,28 @@ export const FROM_SECRET = 'value-from-a-secret'
  * placeholder, so the configuration is checked exactly as the process would.
  */
 export function configFromEnvironment (env: Record<string, string>): Config {
-  return loadConfig({ env, argv: [], readFile: () => FROM_SECRET })
+  const mounted = configMapFiles()
+  return loadConfig({ env, argv: [], readFile: (path) => mounted.get(path) ?? FROM_SECRET })
+}
+
+/** The files ConfigMaps put in the proxy containers, by path: what a mounted configuration file holds. */
+export function configMapFiles (): Map<string, string> {
+  const files = new Map<string, string>()
+  for (const folder of readdirSync(KUBERNETES_DIR)) {
+    const objects = kubernetesObjects(folder)
+    const maps = new Map(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata?.name, (o.data ?? {}) as Record<string, string>]))
+    for (const deployment of only<Deployment>(objects, 'Deployment')) {
+      const pod = deployment.spec.template.spec
+      for (const container of proxyContainers(pod)) {
+        for (const mount of container.volumeMounts ?? []) {
+          const volume = pod.volumes?.find((v) => v.name === mount.name)
+          const data = volume?.configMap !== undefined ? maps.get(volume.configMap.name) : undefined
+          for (const [key, value] of Object.entries(data ?? {})) files.set(`${mount.mountPath}/${key}`, value)
+        }
+      }
+    }
+  }
+  return files
 }
 
 /** A container's environment as the process would see it (Secret references as placeholders). */

@@ -156,23 +156,27 @@ export interface CheckOptions {
 
 /**
  * One subtest per operation: the client's line, the upstream's record of it, and
- * that both ends agree (signature, body bytes, status, response bytes).
+ * that both ends agree (signature, body bytes, status, response bytes). Ends with the
+ * client's row of the matrix as a comment (`matrix: <client> | get pass | …`).
  */
-export function checkResults (t: Test, matrix: Matrix, client: string, ops: readonly Op[], results: ClientResult[], options: CheckOptions = {}): void {
+export async function checkResults (t: Test, matrix: Matrix, client: string, ops: readonly Op[], results: ClientResult[], options: CheckOptions = {}): Promise<void> {
+  const cells: string[] = []
   for (const op of ALL_OPS) {
     const result = results.find((r) => r.op === op)
     const records = matrix.records.filter((r) => r.client === client && r.op === op)
     const name = `${client} ${op}`
     const notApplicable = options.notApplicable?.[op]
     if (notApplicable !== undefined || !ops.includes(op)) {
-      t.test(name, { skip: notApplicable ?? 'not run' }, () => {})
+      cells.push(`${op} n/a`)
+      await t.test(name, { skip: notApplicable ?? 'not run' }, () => {})
       continue
     }
     if (result?.skip !== undefined) {
-      t.test(name, { skip: result.skip }, () => {})
+      cells.push(`${op} skipped`)
+      await t.test(name, { skip: result.skip }, () => {})
       continue
     }
-    t.test(name, async (t) => {
+    const outcome = await t.test(name, async (t) => {
       if (result === undefined) { t.fail('the client reported nothing for this operation'); return }
       if (result.error !== undefined) { t.fail(`the client failed: ${result.error}`, { status: result.status }); return }
       t.equal(records.length, 1, 'the upstream received it once')
@@ -204,7 +208,9 @@ export function checkResults (t: Test, matrix: Matrix, client: string, ops: read
       }
       options.extra?.(t, op, record, result)
     })
+    cells.push(`${op} ${outcome?.ok === true ? 'pass' : 'FAILED'}`)
   }
+  t.comment(`matrix: ${client} | ${cells.join(' | ')}`)
 }
 
 /** Parses a client program's JSON lines; anything else on stdout fails the test. */
