@@ -1,6 +1,8 @@
 /**
- * Where pave-proxy's time and memory go: `npx tsx bench/profile.ts [load|startup|upload]`
- * (after `npm run build`).
+ * Where pave-proxy's time and memory go: `npx tsx bench/profile.ts [load|startup|upload] [variant]`
+ * (after `npm run build`). `variant` is a row of bench/lib/variants.ts (default
+ * `pave-proxy`, the production defaults; e.g. `bare` or `+access-line` to explain a
+ * line of the price list); BENCH_NODE picks the node binary.
  *
  * - `load` (default): pave-proxy (dist/main.js, production defaults) pinned like in
  *   the bench, under BENCH_CONNECTIONS connections for BENCH_DURATION seconds, with
@@ -24,10 +26,15 @@ import { REPO_ROOT } from './lib/compile.js'
 import { upload } from './lib/transfer.js'
 import { fmtInt, fmtMB, renderTable } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
+import { PAVE_VARIANTS } from './lib/variants.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
 const mode = process.argv[2] === 'startup' ? 'startup' : process.argv[2] === 'upload' ? 'upload' : 'load'
+const variantName = process.argv[3] ?? 'pave-proxy'
+const found = PAVE_VARIANTS.find((v) => v.name === variantName)
+if (found === undefined) throw new Error(`no variant ${variantName} in bench/lib/variants.ts (${PAVE_VARIANTS.map((v) => v.name).join(', ')})`)
+const variant = found
 
 interface ProfileNode {
   id: number
@@ -240,7 +247,17 @@ async function main (): Promise<void> {
   const profDir = join(tmp, 'prof')
   mkdirSync(profDir, { recursive: true })
   const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', `--import=${memoryPreload(tmp)}`]
-  const pave = await startPaveProxy({ upstream: upstreamOrigin, cores: cores.proxy, logFile: join(tmp, 'pave-proxy.log'), nodeFlags, overrides: knobs.paveProxyEnv })
+  const pave = await startPaveProxy({
+    name: variant.name,
+    upstream: upstreamOrigin,
+    cores: cores.proxy,
+    logFile: join(tmp, 'pave-proxy.log'),
+    nodeFlags,
+    node: knobs.node,
+    ...(variant.env !== undefined ? { env: { ...variant.env } } : {}),
+    ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}),
+    overrides: knobs.paveProxyEnv
+  })
   progress(`pave-proxy served its first request ${pave.startupMs.toFixed(0)} ms after spawn (with the profiler on)`)
   const lines: string[] = []
   if (mode === 'load') {
@@ -263,10 +280,11 @@ async function main (): Promise<void> {
   await stopAll()
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error('no profile was written')
-  const kept = join(REPO_ROOT, 'bench', 'results', `profile-${mode}.cpuprofile.json`)
+  const suffix = variant.name === 'pave-proxy' ? '' : `-${variant.name.replace(/[^a-z0-9-]/gi, '')}`
+  const kept = join(REPO_ROOT, 'bench', 'results', `profile-${mode}${suffix}.cpuprofile.json`)
   copyFileSync(join(profDir, file), kept)
   lines.push(analyse(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile))
-  process.stdout.write(lines.join('\n') + `\n\nprofile kept as bench/results/profile-${mode}.cpuprofile.json\n`)
+  process.stdout.write(`${variant.name} on node ${knobs.node === process.execPath ? process.version : knobs.node}\n` + lines.join('\n') + `\n\nprofile kept as ${kept.slice(REPO_ROOT.length)}\n`)
 }
 
 main().catch(async (error: unknown) => {

@@ -3,26 +3,31 @@
  *
  * Contenders, each in front of the same fast upstream and adding the same three
  * PAVE headers: direct (the upstream alone), floor (node:http + undici Pool),
- * http-proxy, nginx (njs signs; only when installed) and pave-proxy (dist/main.js,
- * production defaults), and pave-proxy with tracing configured: sampler off, and
- * every request sampled and exported to an in-process collector sink (issue 14). Every round starts each contender afresh and measures:
- * start-up to the first served request, RSS at rest, requests/s and RSS under
- * BENCH_CONNECTIONS connections, latency with one connection. Medians over rounds.
- * Prints a table and the targets of issue 7; writes bench/results/latest.json.
+ * fastify-floor (Fastify 5 + undici Pool, one catch-all route, reply.hijack()),
+ * http-proxy, nginx (njs signs; only when installed), pave-proxy (dist/main.js,
+ * production defaults) and the other variants of bench/lib/variants.ts, among them
+ * the price list (each optional stage switched on alone). Rounds are interleaved:
+ * every round starts each contender afresh, in turn, and measures start-up, RSS at
+ * rest, CPU per request (from /proc), requests/s and RSS under BENCH_CONNECTIONS
+ * connections, latency with one connection. Ratios to the floor are taken per
+ * round, then the median over rounds. Node contenders run on BENCH_NODE.
+ * Prints the tables and the targets of issue 15; writes bench/results/latest.json.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { loadNote, setUp, progress, writeResult } from './lib/setup.js'
 import { freePort, sleep, stopAll, treeAnon, treeCpuSeconds, treeRss, sampleRss, which, waitServed } from './lib/proc.js'
 import { findNginx, upstreamConfig, startNginx, errorLogTail, type NginxInstall } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator, type LoadGenerator, type LoadResult } from './lib/load.js'
 import {
-  checkSigning, paveProxyMissing, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, startPaveProxyGateway, startTraceSink, type Running
+  checkSigning, paveProxyMissing, startFastifyFloor, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, type Running
 } from './lib/contenders.js'
+import { PAVE_VARIANTS, type PaveVariant } from './lib/variants.js'
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
-import { limitsConfigFile, redisMissing, startBenchRedis } from './lib/limits.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
@@ -30,7 +35,12 @@ const { knobs, cores, tmp } = ctx
 interface Contender {
   readonly name: string
   readonly description: string
+  /** `reference`: direct, floors, other proxies; `main`/`price`: pave-proxy variants. */
+  readonly group: 'reference' | 'main' | 'price'
   readonly skipped: string | undefined
+  /** Whether the 1-connection latency run is measured. */
+  readonly latency: boolean
+  readonly variant?: PaveVariant
   start (round: number): Promise<Running>
   /** After stop: anything worth keeping about the round (e.g. log volume). */
   after? (round: number): Record<string, number>
@@ -48,7 +58,7 @@ interface RunFigures {
   /** Share of one core the contender used under load (1 = saturated). */
   busy: number
   load: LoadResult
-  latency: LoadResult
+  latency: LoadResult | undefined
   extra?: Record<string, number>
 }
 
@@ -64,11 +74,13 @@ function threadsFor (coreList: string | undefined): number {
 
 async function main (): Promise<void> {
   const skippedTools: string[] = []
+  const nodeVersion = versionOf(knobs.node)
 
   // Load generator.
   const wrk = knobs.useWrk ? which('wrk') : undefined
   if (wrk === undefined) skippedTools.push(knobs.useWrk ? 'wrk is not installed: autocannon measures throughput, a sequential Node client the 1-connection latency' : 'BENCH_WRK=0: autocannon and a sequential Node client instead of wrk')
   const load: LoadGenerator = wrk !== undefined ? wrkGenerator(wrk, cores.load, threadsFor(cores.load)) : autocannonGenerator(cores.load)
+  if (cores.proxy === undefined) skippedTools.push(`pinning: ${cores.description}`)
 
   // nginx (upstream and contender).
   const nginx: NginxInstall | string = knobs.useNginx ? findNginx() : 'BENCH_NGINX=0'
@@ -82,7 +94,7 @@ async function main (): Promise<void> {
   }
 
   // The upstream: nginx when present; the Node upstream always (it checks signatures).
-  progress(`cores: ${cores.description}`)
+  progress(`cores: ${cores.description}; contenders on node ${nodeVersion} (${knobs.node})`)
   const verifier = await startNodeUpstream(cores.upstream)
   let upstream: Running
   let upstreamKind: string
@@ -106,109 +118,55 @@ async function main (): Promise<void> {
   progress(`upstream: ${upstreamKind} at ${upstream.origin}; load: ${load.name}`)
 
   const paveMissing = paveProxyMissing()
-  const logFile = (round: number): string => join(tmp, `pave-proxy-${round}.log`)
-  const logFigures = (file: string): Record<string, number> => {
-    try {
-      const bytes = statSync(file).size
-      const lines = readFileSync(file, 'utf8').split('\n').length - 1
-      return { logBytes: bytes, logLines: lines }
-    } catch {
-      return {}
-    } finally {
-      rmSync(file, { force: true })
-    }
-  }
-  // The tracing contenders export to a collector that takes everything (issue 14's bench rows).
-  const traceSink = await startTraceSink()
-  const tracedLog = (name: string, round: number): string => join(tmp, `${name}-${round}.log`)
-  const traced = (name: string, sampler: string, description: string): Contender => ({
-    name,
-    description,
-    skipped: paveMissing,
-    start: (round) => startPaveProxy({
-      upstream: upstream.origin,
-      cores: cores.proxy,
-      logFile: tracedLog(name, round),
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: traceSink.url, OTEL_TRACES_SAMPLER: sampler },
-      overrides: knobs.paveProxyEnv
-    }),
-    after: (round) => logFigures(tracedLog(name, round))
-  })
+  const node = knobs.node
+  const logFile = (name: string, round: number): string => join(tmp, `${name.replace(/[^a-z0-9-]/gi, '_')}-${round}.log`)
+  const reference = (name: string, description: string, start: Contender['start'], skipped?: string): Contender =>
+    ({ name, description, group: 'reference', skipped, latency: true, start })
   const all: Contender[] = [
-    {
-      name: 'direct',
-      description: 'the upstream alone: the limit no proxy can beat',
-      skipped: undefined,
-      start: async () => ({ ...upstream, name: 'direct', startupMs: Number.NaN, stop: async () => {} })
-    },
-    {
-      name: 'floor',
-      description: 'node:http + undici Pool, no framework, no logging (bench/floor.ts)',
-      skipped: undefined,
-      start: () => startFloor(upstream.origin, cores.proxy)
-    },
-    {
-      name: 'http-proxy',
-      description: 'the http-proxy package, keep-alive agent, headers set in proxyReq (bench/http-proxy.ts)',
-      skipped: undefined,
-      start: () => startHttpProxy(upstream.origin, cores.proxy)
-    },
-    {
-      name: 'nginx',
-      description: 'nginx, 1 worker, keep-alive upstream pool, njs computes the HMAC per request, no access log',
-      skipped: nginxSkip,
-      start: (round) => startNginxProxy(nginx as NginxInstall, join(tmp, `nginx-proxy-${round}`), upstreamPort, cores.proxy)
-    },
-    {
-      name: 'pave-proxy',
-      description: 'node dist/main.js, production defaults (LOG_LEVEL=info, JSON access log to a file)',
-      skipped: paveMissing,
-      start: (round) => startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
-      after: (round): Record<string, number> => logFigures(logFile(round))
-    },
-    {
-      name: 'gateway: token caller + rules',
-      description: 'pave-proxy in gateway mode: one caller with a bearer token, allow rules on the path (issue 12)',
-      skipped: paveMissing,
-      start: (round) => startPaveProxyGateway({ name: 'gateway: token caller + rules', caller: 'token', dir: join(tmp, `gateway-token-${round}`), upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
-      after: (round) => { rmSync(logFile(round), { force: true }); return {} }
-    },
-    {
-      name: 'jwt caller (cached)',
-      description: 'pave-proxy in gateway mode: one caller with an ES256 JWT from a JWKS file, the same token every request (verified once, then cached)',
-      skipped: paveMissing,
-      start: (round) => startPaveProxyGateway({ name: 'jwt caller (cached)', caller: 'jwt', dir: join(tmp, `gateway-jwt-${round}`), upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), overrides: knobs.paveProxyEnv }),
-      after: (round) => { rmSync(logFile(round), { force: true }); return {} }
-    },
-    traced('pave-proxy-trace-off', 'parentbased_always_off', 'pave-proxy with tracing configured, sampler off (parentbased_always_off: the load sends no traceparent)'),
-    traced('pave-proxy-trace-all', 'always_on', 'pave-proxy with tracing configured, every request sampled, OTLP/protobuf to a collector that takes everything'),
-    {
-      name: 'gateway + memory limits',
-      description: 'pave-proxy as above, the default account with a limit nothing reaches, memory store (the cost of the limits stage)',
-      skipped: paveMissing,
-      start: (round) => startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-memory-${round}`)) }, overrides: knobs.paveProxyEnv })
-    },
-    {
-      name: 'gateway + Redis limits',
-      description: 'the same on a local redis-server (one Lua script per request; the Redis process is not measured)',
-      skipped: paveMissing ?? redisMissing(),
-      start: async (round) => {
-        const redis = await startBenchRedis(join(tmp, `limits-redis-${round}`), cores.upstream)
+    { ...reference('direct', 'the upstream alone: the limit no proxy can beat', async () => ({ ...upstream, name: 'direct', startupMs: Number.NaN, stop: async () => {} })) },
+    reference('floor', 'node:http + undici Pool.stream(), no framework, no logging (bench/floor.ts)', () => startFloor(upstream.origin, cores.proxy, node)),
+    reference('fastify-floor', 'Fastify 5 + undici Pool.stream(), one catch-all route, reply.hijack(), no logging, no hooks (bench/fastify-floor.ts)', () => startFastifyFloor(upstream.origin, cores.proxy, node)),
+    reference('http-proxy', 'the http-proxy package, keep-alive agent, headers set in proxyReq (bench/http-proxy.ts)', () => startHttpProxy(upstream.origin, cores.proxy, node)),
+    reference('nginx', 'nginx, 1 worker, keep-alive upstream pool, njs computes the HMAC per request, no access log', (round) => startNginxProxy(nginx as NginxInstall, join(tmp, `nginx-proxy-${round}`), upstreamPort, cores.proxy), nginxSkip),
+    ...PAVE_VARIANTS.flatMap((variant) => knobs.compareDist === undefined ? [{ variant, dist: undefined }] : [{ variant, dist: undefined }, { variant, dist: knobs.compareDist }]).map(({ variant, dist }): Contender => ({
+      name: dist === undefined ? variant.name : `${variant.name}@B`,
+      description: variant.description,
+      group: variant.group,
+      variant,
+      latency: variant.latency ?? variant.group === 'main',
+      skipped: paveMissing ?? variant.skip?.(),
+      start: (round) => {
+        const env: Record<string, string> = { ...variant.env }
+        if (variant.configYaml !== undefined) {
+          const file = join(tmp, `${variant.name.replace(/[^a-z0-9-]/gi, '_')}.yaml`)
+          writeFileSync(file, variant.configYaml)
+          env.PAVE_PROXY_CONFIG = file
+        }
+        const name = dist === undefined ? variant.name : `${variant.name}@B`
+        return startPaveProxy({ name, upstream: upstream.origin, cores: cores.proxy, logFile: logFile(name, round), env, overrides: knobs.paveProxyEnv, node, ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}), ...(dist !== undefined ? { dist } : {}) })
+      },
+      after: (round): Record<string, number> => {
+        const file = logFile(dist === undefined ? variant.name : `${variant.name}@B`, round)
         try {
-          const proxy = await startPaveProxy({ upstream: upstream.origin, cores: cores.proxy, logFile: logFile(round), env: { PAVE_PROXY_CONFIG: limitsConfigFile(join(tmp, `limits-redis-${round}`), redis.url) }, overrides: knobs.paveProxyEnv })
-          return { ...proxy, name: 'gateway + Redis limits', stop: async () => { await proxy.stop(); await redis.child.stop() } }
-        } catch (error) {
-          await redis.child.stop()
-          throw error
+          const bytes = statSync(file).size
+          const lines = readFileSync(file, 'utf8').split('\n').length - 1
+          return { logBytes: bytes, logLines: lines }
+        } catch {
+          return {}
+        } finally {
+          rmSync(file, { force: true })
         }
       }
-    }
+    }))
   ]
+  // direct and floor always run: every ratio is to the floor of the same round.
   const wanted = knobs.contenders
-  const contenders = all.filter((c) => c.name === 'direct' || wanted === undefined || wanted.includes(c.name))
+  const contenders = all.filter((c) => c.name === 'direct' || c.name === 'floor' || wanted === undefined || wanted.includes(c.name.replace(/@B$/, '')) || wanted.includes(c.group))
   const skipped: Record<string, string> = {}
   for (const c of contenders) if (c.skipped !== undefined) skipped[c.name] = c.skipped
   if (paveMissing !== undefined) skippedTools.push(`pave-proxy skipped: ${paveMissing}`)
+  for (const c of contenders) if (c.skipped !== undefined && c.group !== 'reference' && paveMissing === undefined) skippedTools.push(`${c.name} skipped: ${c.skipped}`)
+  if (!knobs.latency) skippedTools.push('BENCH_LATENCY=0: no 1-connection latency runs')
 
   const runs = new Map<string, RunFigures[]>()
   const failures = new Map<string, RunFailure[]>()
@@ -223,26 +181,26 @@ async function main (): Promise<void> {
         running = await contender.start(round)
         const startupMs = running.startupMs
         if (contender.name !== 'direct') {
-          const problem = await checkSigning(running.origin, running.headers)
+          const problem = await checkSigning(running.origin)
           if (problem !== undefined) throw new Error(problem)
         }
         await sleep(1_000)
         const rssRest = treeRss(running.pid)
         const anonRest = treeAnon(running.pid)
         const url = running.origin + BENCH_PATH
-        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup, running.headers)
+        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup)
         const sampler = sampleRss(running.pid)
         const cpuBefore = treeCpuSeconds(running.pid)
-        const loadResult = await load.run(url, knobs.connections, knobs.duration, running.headers)
+        const loadResult = await load.run(url, knobs.connections, knobs.duration)
         const cpuSeconds = treeCpuSeconds(running.pid) - cpuBefore
         const { rss: rssLoad, anon: anonLoad } = sampler.stopBoth()
-        const latency = await load.latency(url, knobs.latencyDuration, running.headers)
+        const latency = knobs.latency && contender.latency ? await load.latency(url, knobs.latencyDuration) : undefined
         await running.stop()
         running = undefined
         const extra = contender.after?.(round)
         const figures: RunFigures = { round, startupMs, rssRest, anonRest, rssLoad, anonLoad, cpuUsPerRequest: (cpuSeconds * 1e6) / loadResult.requests, busy: cpuSeconds / loadResult.seconds, load: loadResult, latency, ...(extra !== undefined ? { extra } : {}) }
         runs.set(contender.name, [...(runs.get(contender.name) ?? []), figures])
-        progress(`${label}: ${fmtInt(loadResult.rps)} req/s @${knobs.connections} (${loadResult.errors} errors, ${fmtUs(figures.cpuUsPerRequest)} CPU/req, core ${fmtFixed(figures.busy * 100, 0, ' %')} busy), p50 ${fmtUs(latency.latencyUs.p50)} p99 ${fmtUs(latency.latencyUs.p99)} @1, RSS ${fmtMB(rssRest)} → ${fmtMB(rssLoad)}, start-up ${fmtFixed(figures.startupMs, 0, ' ms')}`)
+        progress(`${label}: ${fmtInt(loadResult.rps)} req/s @${knobs.connections} (${loadResult.errors} errors, ${fmtFixed(figures.cpuUsPerRequest, 1, ' µs')} CPU/req, core ${fmtFixed(figures.busy * 100, 0, ' %')} busy)${latency !== undefined ? `, p50 ${fmtUs(latency.latencyUs.p50)} p99 ${fmtUs(latency.latencyUs.p99)} @1` : ''}, RSS ${fmtMB(rssRest)} → ${fmtMB(rssLoad)}, start-up ${fmtFixed(figures.startupMs, 0, ' ms')}; load ${loadavg()[0]?.toFixed(2) ?? '?'}`)
       } catch (error) {
         const message = (error as Error).message
         failures.set(contender.name, [...(failures.get(contender.name) ?? []), { round, error: message }])
@@ -253,82 +211,103 @@ async function main (): Promise<void> {
     }
   }
   await stopAll()
-  const traceExports = traceSink.exports()
-  await traceSink.close()
 
-  // Medians and the latency each contender adds to direct (paired by round).
-  const directRuns = runs.get('direct') ?? []
-  const directByRound = new Map(directRuns.map((r) => [r.round, r]))
+  // Medians, and per-round pairings: latency added to direct's, ratios to the floor's, prices over bare's.
+  const byRound = (name: string): Map<number, RunFigures> => new Map((runs.get(name) ?? []).map((r) => [r.round, r]))
+  const directByRound = byRound('direct')
+  const floorByRound = byRound('floor')
+  const bareByRound = byRound('bare')
+  const paired = (list: readonly RunFigures[], other: Map<number, RunFigures>, pick: (r: RunFigures) => number, combine: (a: number, b: number) => number): number =>
+    median(list.map((r) => {
+      const o = other.get(r.round)
+      return o === undefined ? Number.NaN : combine(pick(r), pick(o))
+    }))
+  const minus = (a: number, b: number): number => a - b
+  const ratio = (a: number, b: number): number => a / b
+  const p50 = (r: RunFigures): number => r.latency?.latencyUs.p50 ?? Number.NaN
+  const p99 = (r: RunFigures): number => r.latency?.latencyUs.p99 ?? Number.NaN
   const summary: Record<string, Summary> = {}
   for (const contender of active) {
     const list = runs.get(contender.name) ?? []
-    const added = (pick: (r: RunFigures) => number): number => median(list.map((r) => {
-      const d = directByRound.get(r.round)
-      return d === undefined ? Number.NaN : pick(r) - pick(d)
-    }))
+    const floorAdded = (pick: (r: RunFigures) => number): Map<number, number> => new Map([...floorByRound].map(([round, f]) => [round, pick(f) - pick(directByRound.get(round) ?? f)]))
+    const floorAddedP50 = floorAdded(p50)
+    const floorAddedP99 = floorAdded(p99)
     summary[contender.name] = {
+      group: contender.group,
       runs: list.length,
       rps: median(list.map((r) => r.load.rps)),
-      p50Us: median(list.map((r) => r.latency.latencyUs.p50)),
-      p99Us: median(list.map((r) => r.latency.latencyUs.p99)),
-      addedP50Us: contender.name === 'direct' ? 0 : added((r) => r.latency.latencyUs.p50),
-      addedP99Us: contender.name === 'direct' ? 0 : added((r) => r.latency.latencyUs.p99),
+      rpsRatio: paired(list, floorByRound, (r) => r.load.rps, ratio),
+      cpuUsPerRequest: median(list.map((r) => r.cpuUsPerRequest)),
+      cpuRatio: paired(list, floorByRound, (r) => r.cpuUsPerRequest, ratio),
+      priceUs: contender.group === 'price' && contender.name !== 'bare' ? paired(list, contender.name.endsWith('@B') ? byRound('bare@B') : bareByRound, (r) => r.cpuUsPerRequest, minus) : Number.NaN,
+      p50Us: median(list.map(p50)),
+      p99Us: median(list.map(p99)),
+      addedP50Us: contender.name === 'direct' ? 0 : paired(list, directByRound, p50, minus),
+      addedP99Us: contender.name === 'direct' ? 0 : paired(list, directByRound, p99, minus),
+      addedP50Ratio: median(list.map((r) => (p50(r) - p50(directByRound.get(r.round) ?? r)) / (floorAddedP50.get(r.round) ?? Number.NaN))),
+      addedP99Ratio: median(list.map((r) => (p99(r) - p99(directByRound.get(r.round) ?? r)) / (floorAddedP99.get(r.round) ?? Number.NaN))),
       rssRest: median(list.map((r) => r.rssRest)),
       anonRest: median(list.map((r) => r.anonRest)),
       rssLoad: median(list.map((r) => r.rssLoad)),
       anonLoad: median(list.map((r) => r.anonLoad)),
-      cpuUsPerRequest: median(list.map((r) => r.cpuUsPerRequest)),
+      rssRestOverFloor: paired(list, floorByRound, (r) => r.rssRest, minus),
+      rssLoadRatio: paired(list, floorByRound, (r) => r.rssLoad, ratio),
       busy: median(list.map((r) => r.busy)),
       startupMs: median(list.map((r) => r.startupMs)),
-      errors: list.reduce((n, r) => n + r.load.errors + r.latency.errors, 0)
+      errors: list.reduce((n, r) => n + r.load.errors + (r.latency?.errors ?? 0), 0)
     }
   }
 
-  const floor = summary.floor
-  const rows = active.map((c) => {
-    const s = summary[c.name] as Summary
-    return [
-      c.name,
-      fmtInt(s.rps),
-      floor !== undefined ? fmtRatio(s.rps / floor.rps) : '—',
-      fmtUs(s.cpuUsPerRequest),
-      fmtFixed(s.busy * 100, 0, ' %'),
-      fmtUs(s.p50Us),
-      fmtUs(s.p99Us),
-      c.name === 'direct' ? '—' : fmtUs(s.addedP50Us),
-      c.name === 'direct' ? '—' : fmtUs(s.addedP99Us),
-      fmtMB(s.rssRest),
-      fmtMB(s.anonRest),
-      fmtMB(s.rssLoad),
-      fmtMB(s.anonLoad),
-      fmtFixed(s.startupMs, 0, ' ms'),
-      `${s.errors}${failures.has(c.name) ? ` (${failures.get(c.name)?.length ?? 0} failed rounds)` : ''}`
-    ]
-  })
+  const mainRows = active.filter((c) => c.group !== 'price')
+  const prices = active.filter((c) => c.group === 'price')
+  const errorsCell = (c: Contender, s: Summary): string => `${s.errors}${failures.has(c.name) ? ` (${failures.get(c.name)?.length ?? 0} failed rounds)` : ''}`
   const table = renderTable(
-    ['contender', `req/s @${knobs.connections}`, '× floor', 'CPU/req', 'core busy', 'p50 @1', 'p99 @1', 'added p50', 'added p99', 'RSS rest', '(anon)', `RSS @${knobs.connections}`, '(anon)', 'start-up', 'errors'],
-    rows,
-    [false, true, true, true, true, true, true, true, true, true, true, true, true, true, true]
+    ['contender', `req/s @${knobs.connections}`, '× floor', 'CPU/req', '× floor', 'core busy', 'p50 @1', 'p99 @1', 'added p50', 'added p99', 'RSS rest', '(anon)', `RSS @${knobs.connections}`, '(anon)', 'start-up', 'errors'],
+    mainRows.map((c) => {
+      const s = summary[c.name] as Summary
+      return [
+        c.name, fmtInt(s.rps), fmtRatio(s.rpsRatio), fmtFixed(s.cpuUsPerRequest, 1, ' µs'), fmtRatio(s.cpuRatio), fmtFixed(s.busy * 100, 0, ' %'),
+        fmtUs(s.p50Us), fmtUs(s.p99Us), c.name === 'direct' ? '—' : fmtUs(s.addedP50Us), c.name === 'direct' ? '—' : fmtUs(s.addedP99Us),
+        fmtMB(s.rssRest), fmtMB(s.anonRest), fmtMB(s.rssLoad), fmtMB(s.anonLoad), fmtFixed(s.startupMs, 0, ' ms'), errorsCell(c, s)
+      ]
+    }),
+    [false, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true]
   )
-  const targets = evaluateTargets(summary)
+  const floorCpu = summary.floor?.cpuUsPerRequest ?? Number.NaN
+  const priceTable = prices.length === 0
+    ? undefined
+    : renderTable(
+      ['stage switched on alone', 'CPU/req', '× floor', 'price (µs/req over bare)', 'share of floor\'s CPU', `req/s @${knobs.connections}`, '× floor', 'errors'],
+      prices.map((c) => {
+        const s = summary[c.name] as Summary
+        const base = c.name === 'bare' || c.name === 'bare@B'
+        return [c.name, fmtFixed(s.cpuUsPerRequest, 1, ' µs'), fmtRatio(s.cpuRatio), base ? '—' : fmtFixed(s.priceUs, 1, ' µs'), base ? '—' : fmtFixed((100 * s.priceUs) / floorCpu, 0, ' %'), fmtInt(s.rps), fmtRatio(s.rpsRatio), errorsCell(c, s)]
+      }),
+      [false, true, true, true, true, true, true, true]
+    )
+  const targets = evaluateTargets(summary, active)
 
   const lines = [
     '',
     `pave-proxy bench — ${new Date().toISOString()}`,
-    `pave-proxy ${ctx.revision}; node ${ctx.machine.node}, ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
+    `pave-proxy ${ctx.revision}; contenders on node ${nodeVersion}${knobs.node !== process.execPath ? ` (${knobs.node})` : ''}, harness on ${ctx.machine.node}; ${ctx.machine.cpu}, ${ctx.machine.cores} cores; ${cores.description}`,
     loadNote(ctx),
+    ...(knobs.compareDist !== undefined ? [`A/B: rows named <name>@B ran the build in ${knobs.compareDist}`] : []),
     ...(Object.keys(knobs.paveProxyEnv).length > 0 ? [`NOT THE DEFAULTS: pave-proxy ran with BENCH_PAVE_PROXY_ENV ${Object.entries(knobs.paveProxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `upstream: ${upstreamKind}; load: ${load.name}`,
-    `${knobs.runs} rounds × (${knobs.warmup} s warm-up + ${knobs.duration} s at ${knobs.connections} connections + ${knobs.latencyDuration} s at 1 connection) per contender; medians; MB = 10^6 bytes; (anon) = the private part of RSS, without the binary's shared file pages`,
+    `${knobs.runs} interleaved rounds × (${knobs.warmup} s warm-up + ${knobs.duration} s at ${knobs.connections} connections${knobs.latency ? ` + ${knobs.latencyDuration} s at 1 connection` : ''}) per contender; × floor = median of the per-round ratios to the floor; other figures medians; CPU/req from /proc (user + system, all threads); MB = 10^6 bytes; (anon) = the private part of RSS`,
     ...skippedTools.map((s) => `skipped: ${s}`),
     '',
     table,
     '',
-    ...active.map((c) => `- ${c.name}: ${c.description}`),
+    ...mainRows.map((c) => `- ${c.name}: ${c.description}`),
     ...logNote(runs.get('pave-proxy') ?? []),
+    ...(priceTable !== undefined
+      ? ['', 'Price list (each optional stage switched on alone over `bare`; price = median over rounds of its CPU/req minus bare\'s in the same round):', '', priceTable, '', ...prices.map((c) => `- ${c.name}: ${c.description}`)]
+      : []),
     ...[...failures].flatMap(([name, list]) => list.map((f) => `- ${name} round ${f.round} failed: ${f.error}`)),
     '',
-    'Targets (issue 7; the streaming and sidecar-gain targets are in `npm run bench:stream`):',
+    'Targets (issue 15; the streaming targets are in `npm run bench:stream`, the memory limit in `npm run soak`):',
     '',
     renderTargets(targets),
     ''
@@ -340,23 +319,30 @@ async function main (): Promise<void> {
     generatedAt: new Date().toISOString(),
     elapsedSeconds: Math.round((performance.now() - began) / 1000),
     revision: ctx.revision,
-    machine: ctx.machine,
+    machine: { ...ctx.machine, contenderNode: nodeVersion, contenderNodePath: knobs.node },
     load: loadNote(ctx),
     cores: cores.description,
     knobs,
     upstream: upstreamKind,
     loadGenerator: load.name,
     skipped: { ...skipped, tools: skippedTools },
-    traceExports,
     summary,
     targets,
     runs: Object.fromEntries(runs),
     failures: Object.fromEntries(failures),
-    table
+    table,
+    priceTable
   }
-  progress(`wrote ${writeResult('latest.json', report)} (${report.elapsedSeconds} s)`)
+  progress(`wrote ${writeResult(knobs.node === process.execPath ? 'latest.json' : `latest-node${nodeVersion.replace(/^v/, '').split('.')[0] ?? ''}.json`, report)} (${report.elapsedSeconds} s)`)
   await upstream.stop()
   await verifier.stop()
+}
+
+/** `node --version` of a binary. */
+function versionOf (binary: string): string {
+  const out = spawnSync(binary, ['--version'], { encoding: 'utf8' })
+  if (out.status !== 0) throw new Error(`BENCH_NODE=${binary}: cannot run it (${out.error?.message ?? out.stderr})`)
+  return out.stdout.trim()
 }
 
 /** Shows that pave-proxy really logged: lines and bytes written per round. */
@@ -368,48 +354,58 @@ function logNote (list: readonly RunFigures[]): string[] {
 }
 
 interface Summary {
+  group: Contender['group']
   runs: number
   rps: number
+  /** Median over rounds of req/s ÷ the floor's req/s in the same round. */
+  rpsRatio: number
+  cpuUsPerRequest: number
+  /** Median over rounds of CPU/req ÷ the floor's CPU/req in the same round. */
+  cpuRatio: number
+  /** Price list: median over rounds of CPU/req minus bare's in the same round. */
+  priceUs: number
   p50Us: number
   p99Us: number
   addedP50Us: number
   addedP99Us: number
+  /** Median over rounds of (added p50) ÷ (the floor's added p50). */
+  addedP50Ratio: number
+  addedP99Ratio: number
   rssRest: number
   anonRest: number
   rssLoad: number
   anonLoad: number
-  cpuUsPerRequest: number
+  /** Median over rounds of RSS at rest minus the floor's. */
+  rssRestOverFloor: number
+  /** Median over rounds of RSS under load ÷ the floor's. */
+  rssLoadRatio: number
   busy: number
   startupMs: number
   errors: number
 }
 
-function evaluateTargets (s: Record<string, Summary>): Target[] {
-  const pave = s['pave-proxy']
-  const floor = s.floor
-  const hp = s['http-proxy']
+function evaluateTargets (s: Record<string, Summary>, active: readonly Contender[]): Target[] {
   const ok = (value: number, test: (v: number) => boolean): boolean | undefined => (Number.isFinite(value) ? test(value) : undefined)
   const na = 'not measured'
   const targets: Target[] = []
-  const rpsFloor = pave !== undefined && floor !== undefined ? pave.rps / floor.rps : Number.NaN
-  // The same ratio from CPU time per request: what it would be on cores of their own, whatever else ran.
-  const byCpu = (other: Summary | undefined): string => pave !== undefined && other !== undefined && Number.isFinite(other.cpuUsPerRequest / pave.cpuUsPerRequest) ? `; by CPU per request ${fmtRatio(other.cpuUsPerRequest / pave.cpuUsPerRequest)}` : ''
-  targets.push({ target: 'pave-proxy req/s ≥ 0.95 × floor', measured: Number.isFinite(rpsFloor) ? `${fmtRatio(rpsFloor)} (${fmtInt(pave?.rps ?? NaN)} vs ${fmtInt(floor?.rps ?? NaN)}${byCpu(floor)})` : na, met: ok(rpsFloor, (v) => v >= 0.95) })
-  const rpsHp = pave !== undefined && hp !== undefined ? pave.rps / hp.rps : Number.NaN
-  targets.push({ target: 'pave-proxy req/s ≥ 1.2 × http-proxy', measured: Number.isFinite(rpsHp) ? `${fmtRatio(rpsHp)} (${fmtInt(pave?.rps ?? NaN)} vs ${fmtInt(hp?.rps ?? NaN)}${byCpu(hp)})` : na, met: ok(rpsHp, (v) => v >= 1.2) })
-  const p50 = pave !== undefined && floor !== undefined ? pave.addedP50Us / floor.addedP50Us : Number.NaN
-  targets.push({ target: 'added latency p50 @1 ≤ 1.2 × floor\'s', measured: Number.isFinite(p50) ? `${fmtRatio(p50)} (${fmtUs(pave?.addedP50Us ?? NaN)} vs ${fmtUs(floor?.addedP50Us ?? NaN)})` : na, met: ok(p50, (v) => v <= 1.2) })
-  const p99 = pave !== undefined && floor !== undefined ? pave.addedP99Us / floor.addedP99Us : Number.NaN
-  targets.push({ target: 'added latency p99 @1 ≤ 2 × floor\'s', measured: Number.isFinite(p99) ? `${fmtRatio(p99)} (${fmtUs(pave?.addedP99Us ?? NaN)} vs ${fmtUs(floor?.addedP99Us ?? NaN)})` : na, met: ok(p99, (v) => v <= 2) })
-  const rest = pave?.rssRest ?? Number.NaN
-  targets.push({ target: 'pave-proxy RSS at rest ≤ 60 MB', measured: Number.isFinite(rest) ? fmtMB(rest) : na, met: ok(rest, (v) => v <= 60 * MB) })
-  const loaded = pave?.rssLoad ?? Number.NaN
-  targets.push({ target: `pave-proxy RSS under ${knobs.connections} connections ≤ 120 MB`, measured: Number.isFinite(loaded) ? fmtMB(loaded) : na, met: ok(loaded, (v) => v <= 120 * MB) })
-  const startup = pave?.startupMs ?? Number.NaN
-  const traceOff = s['pave-proxy-trace-off']
-  const traceOffRatio = (traceOff?.rps ?? NaN) / (pave?.rps ?? NaN)
-  targets.push({ target: 'tracing with the sampler off req/s ≥ 0.97 × pave-proxy (issue 14)', measured: Number.isFinite(traceOffRatio) ? `${fmtRatio(traceOffRatio)} (${fmtInt(traceOff?.rps ?? NaN)} vs ${fmtInt(pave?.rps ?? NaN)})` : na, met: ok(traceOffRatio, (v) => v >= 0.97) })
-  targets.push({ target: 'pave-proxy start-up to first served request ≤ 500 ms', measured: Number.isFinite(startup) ? fmtFixed(startup, 0, ' ms') : na, met: ok(startup, (v) => v <= 500) })
+  for (const c of active) {
+    const v = c.variant
+    const figures = s[c.name]
+    if (v === undefined || figures === undefined) continue
+    if (v.minRpsRatio !== undefined) {
+      targets.push({ target: `${c.name} req/s ≥ ${v.minRpsRatio} × floor`, measured: Number.isFinite(figures.rpsRatio) ? `${fmtRatio(figures.rpsRatio)} (${fmtInt(figures.rps)} vs ${fmtInt(s.floor?.rps ?? NaN)})` : na, met: ok(figures.rpsRatio, (x) => x >= (v.minRpsRatio as number)) })
+    }
+    if (v.maxCpuRatio !== undefined) {
+      targets.push({ target: `${c.name} CPU per request ≤ ${v.maxCpuRatio} × floor`, measured: Number.isFinite(figures.cpuRatio) ? `${fmtRatio(figures.cpuRatio)} (${fmtFixed(figures.cpuUsPerRequest, 1, ' µs')} vs ${fmtFixed(s.floor?.cpuUsPerRequest ?? NaN, 1, ' µs')})` : na, met: ok(figures.cpuRatio, (x) => x <= (v.maxCpuRatio as number)) })
+    }
+  }
+  const pave = s['pave-proxy']
+  if (pave !== undefined) {
+    targets.push({ target: 'pave-proxy added latency p50 @1 ≤ 1.1 × floor\'s', measured: Number.isFinite(pave.addedP50Ratio) ? `${fmtRatio(pave.addedP50Ratio)} (${fmtUs(pave.addedP50Us)} vs ${fmtUs(s.floor?.addedP50Us ?? NaN)})` : na, met: ok(pave.addedP50Ratio, (v) => v <= 1.1) })
+    targets.push({ target: 'pave-proxy added latency p99 @1 ≤ 1.5 × floor\'s', measured: Number.isFinite(pave.addedP99Ratio) ? `${fmtRatio(pave.addedP99Ratio)} (${fmtUs(pave.addedP99Us)} vs ${fmtUs(s.floor?.addedP99Us ?? NaN)})` : na, met: ok(pave.addedP99Ratio, (v) => v <= 1.5) })
+    targets.push({ target: 'pave-proxy RSS at rest ≤ floor + 8 MB', measured: Number.isFinite(pave.rssRestOverFloor) ? `${pave.rssRestOverFloor >= 0 ? '+' : ''}${fmtMB(pave.rssRestOverFloor)} (${fmtMB(pave.rssRest)} vs ${fmtMB(s.floor?.rssRest ?? NaN)})` : na, met: ok(pave.rssRestOverFloor, (v) => v <= 8 * MB) })
+    targets.push({ target: `pave-proxy RSS under ${knobs.connections} connections ≤ 1.1 × floor's`, measured: Number.isFinite(pave.rssLoadRatio) ? `${fmtRatio(pave.rssLoadRatio)} (${fmtMB(pave.rssLoad)} vs ${fmtMB(s.floor?.rssLoad ?? NaN)})` : na, met: ok(pave.rssLoadRatio, (v) => v <= 1.1) })
+  }
   return targets
 }
 

@@ -18,11 +18,11 @@ import { countReload, createMetrics, type Metrics } from './observe/metrics.js'
 import { adminRoutes, type Lifecycle } from './observe/admin.js'
 import { buildMetricsListener } from './observe/metrics-listener.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { loggerOptions } from './observe/logging.js'
+import { LazyRequestLogger, loggerOptions } from './observe/logging.js'
 import { PROXIED_METHODS, proxyRoutes } from './proxy.js'
 import { targetStage } from './inbound/request-target.js'
 import { createInboundPipeline, type InboundStage } from './inbound/pipeline.js'
-import { AdmissionGate, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
+import { AdmissionGate, armSendTimeouts, createAdmissionStage, overloadOptions, type OverloadOptions } from './inbound/admission.js'
 import { connectionsCheckingInterval, createClientErrorHandler } from './inbound/client-errors.js'
 import { createLimits } from './inbound/limits/stage.js'
 import { listenerTlsOptions, manageListenerTls, type ListenerTls } from './inbound/listener-tls.js'
@@ -43,13 +43,26 @@ export interface BuildAppOptions {
   readonly logStream?: DestinationStream
   /** Wall clock for signing, in epoch ms. Default `Date.now`. */
   readonly now?: () => number
-  /** The upstream connection pool. Default: one built from `config.upstream`. */
+  /**
+   * The upstream connection pool. Default: one built from `config.upstream`. Its
+   * `headersTimeout` bounds the wait for an answer without interim (1xx) responses
+   * (see `upstream/response-deadline.ts`).
+   */
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
   readonly overload?: Partial<OverloadOptions>
+  /**
+   * Stages left out, for the benchmarks' price list only (`bench/pave-variant.ts` prices
+   * each stage by switching it on alone); the process (`main.ts`) never leaves one out.
+   * Default none.
+   */
+  readonly leaveOut?: readonly PricedStage[]
   /** Shortest time between two JWKS reads caused by unknown `kid`s. Default 30000 ms (see `inbound/jwks.ts`). */
   readonly jwksRefreshIntervalMs?: number
 }
+
+/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings); `responseDeadline` is the pool's per-request handler, which also passes trailers. */
+export type PricedStage = 'metrics' | 'admission' | 'responseDeadline'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -90,6 +103,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const app = Fastify({
     loggerInstance: logger,
     logController: new QuietLogController(),
+    // Per-request pino children are made only for requests that log (most never do).
+    childLoggerFactory: (parent, bindings, childOptions) => new LazyRequestLogger(parent as never, bindings, childOptions as Record<string, unknown>) as unknown as FastifyBaseLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
@@ -141,7 +156,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   const inboundGuard = createInboundGuard(config.inbound)
   const listenerTls: ListenerTls | undefined = config.tls !== undefined ? manageListenerTls(app.server as unknown as TlsServer, config.tls, metrics, app.log) : undefined
-  const dispatcher = withResponseDeadline(options.dispatcher ?? createDispatcher(config.upstream), config.upstream.timeoutMs)
+  const leaveOut = new Set(options.leaveOut)
+  const pool = options.dispatcher ?? createDispatcher(config.upstream)
+  const dispatcher = leaveOut.has('responseDeadline') ? pool : withResponseDeadline(pool, config.upstream.timeoutMs)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
   app.decorate('metrics', metrics)
@@ -174,6 +191,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('reopenAudit', () => audit?.reopen())
   app.decorateRequest('caller', undefined)
   app.addHook('onClose', async () => {
+    accessLog.flush()
     if (options.dispatcher === undefined) await dispatcher.close()
     await gateway.close()
     audit?.close()
@@ -197,11 +215,15 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     stages.push(limits.stage)
     app.addHook('onClose', limits.close)
   }
-  stages.push(createAdmissionStage(gate, capacity.sendTimeoutMs))
+  if (!leaveOut.has('admission')) {
+    stages.push(createAdmissionStage(gate))
+    armSendTimeouts(app.server, capacity.sendTimeoutMs)
+  }
   const inbound = createInboundPipeline(stages, tracing?.waited)
+  const requestMetrics = leaveOut.has('metrics') ? undefined : metrics
 
   app.addHook('onRequest', (request, reply, done) => {
-    trackRequest(request, reply, metrics, accessLog, audit)
+    trackRequest(request, reply, requestMetrics, accessLog, audit)
     void reply.header('x-request-id', request.id)
     inbound(request, reply, done)
   })
@@ -227,7 +249,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // Runs after the main listener has drained (Fastify closes its server first).
   if (metricsListener !== undefined) app.addHook('onClose', async () => { await metricsListener.close() })
   await app.register(adminRoutes, { lifecycle: app.lifecycle, metrics, clockSkew, limits: limits?.state, serveMetrics: !separateMetrics })
-  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits, tracing })
+  await app.register(proxyRoutes, { config, accounts, signer, dispatcher, metrics, clockSkew, limits, tracing, observeLatency: requestMetrics !== undefined })
   return app
 }
 

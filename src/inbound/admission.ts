@@ -18,7 +18,9 @@
  * Memory is bounded by `maxInFlight + maxQueued` requests (each a socket and a
  * few kilobytes) plus the sockets that are refused at once.
  */
-import type { ServerResponse } from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { onResponseClose } from '../response-close.js'
 import type { Config } from '../config/schema.js'
 import type { InboundStage, Refusal, StageVerdict } from './pipeline.js'
 
@@ -78,6 +80,26 @@ export class AdmissionGate {
    * `refuse` when the queue is full or the wait times out. Returns a function that
    * gives the place back once granted, or leaves the queue before (idempotent).
    */
+  /** Takes a free place, if there is one (then {@link release} gives it back). */
+  tryEnter (): boolean {
+    if (this.#inFlight >= this.#maxInFlight) return false
+    this.#inFlight++
+    return true
+  }
+
+  /** Gives back a place taken with {@link tryEnter}: to the first waiter, or free. */
+  release (): void {
+    const next = this.#queue.shift()
+    if (next === undefined) {
+      this.#inFlight--
+      return
+    }
+    // The place passes straight to the first waiter.
+    next.done = true
+    clearTimeout(next.timer)
+    next.grant()
+  }
+
   enter (grant: () => void, refuse: () => void): () => void {
     if (this.#inFlight < this.#maxInFlight) {
       this.#inFlight++
@@ -118,15 +140,7 @@ export class AdmissionGate {
     return () => {
       if (released) return
       released = true
-      const next = this.#queue.shift()
-      if (next === undefined) {
-        this.#inFlight--
-        return
-      }
-      // The place passes straight to the first waiter.
-      next.done = true
-      clearTimeout(next.timer)
-      next.grant()
+      this.release()
     }
   }
 }
@@ -136,29 +150,34 @@ const OVERLOADED: Refusal = Object.freeze({ code: 'PAVE_PROXY_OVERLOADED', heade
 
 /**
  * The pipeline's last stage: every proxied request (a route with an account)
- * takes a place in an {@link AdmissionGate}, or waits for one, and has its send
- * timeout armed. Last, so that refused requests never take a place.
+ * takes a place in an {@link AdmissionGate}, or waits for one. Last, so that
+ * refused requests never take a place. The place is given back when the response
+ * closes (finished, failed or abandoned, while waiting too).
  */
-export function createAdmissionStage (gate: AdmissionGate, sendTimeoutMs: number): InboundStage {
+export function createAdmissionStage (gate: AdmissionGate): InboundStage {
+  const release = (): void => { gate.release() }
   return {
     name: 'admission',
     check (request, reply) {
       if (request.routeOptions.config.account === undefined) return undefined
       const res = reply.raw
-      let answered: StageVerdict | 'granted' | undefined
+      // A free place: taken at once, nothing made per request but the close hook's slot.
+      if (gate.tryEnter()) {
+        onResponseClose(res, release)
+        return undefined
+      }
+      // No free place (just checked), so a place can only be granted later, from another
+      // request's release: by then the promise below exists. A full queue refuses at once.
+      let answered: StageVerdict
       let resolve: ((verdict: StageVerdict) => void) | undefined
       const leave = gate.enter(() => {
-        armSendTimeout(res, sendTimeoutMs)
-        if (resolve !== undefined) resolve(undefined)
-        else answered = 'granted'
+        (resolve as (verdict: StageVerdict) => void)(undefined)
       }, () => {
         request.log.warn({ inFlight: gate.inFlight, queued: gate.queued }, 'at capacity: request refused')
         if (resolve !== undefined) resolve(OVERLOADED)
         else answered = OVERLOADED
       })
-      // Finished, failed or abandoned (while waiting too): the place is given back once.
-      res.once('close', leave)
-      if (answered === 'granted') return undefined
+      onResponseClose(res, leave)
       if (answered !== undefined) return answered
       return new Promise<StageVerdict>((settle) => { resolve = settle })
     }
@@ -166,17 +185,25 @@ export function createAdmissionStage (gate: AdmissionGate, sendTimeoutMs: number
 }
 
 /**
- * Sets the caller socket's inactivity timeout for this request. Node re-arms it
- * on every read and on every partial write, and resets it between requests.
+ * The send timeout, armed once per connection: Node's `server.timeout` sets the
+ * socket's inactivity timeout on every connection (and again when a kept-alive
+ * connection's next request starts); Node re-arms it on every read and every
+ * partial write. One `timeout` listener on the server decides: a started response
+ * whose bytes wait for a caller that reads nothing is cut, which cancels the
+ * upstream request and frees its place (a silent upstream has its own timeouts);
+ * an idle connection (between requests: Node's keep-alive timeout uses the same
+ * socket timeout) is closed, as Node does without a listener; anything else waits.
  */
-function armSendTimeout (res: ServerResponse, sendTimeoutMs: number): void {
-  const socket = res.socket
-  /* c8 ignore next -- a granted request's socket is still attached (a closed one has left the queue) */
-  if (socket === null) return
-  socket.setTimeout(sendTimeoutMs)
-  // A listener stops Node from destroying the socket on every timeout: only a started
-  // response whose bytes wait for the caller is cut (a silent upstream has its own timeout).
-  res.on('timeout', () => {
-    if (res.headersSent && !res.writableFinished && socket.writableLength > 0) res.destroy()
-  })
+export function armSendTimeouts (server: Server, sendTimeoutMs: number): void {
+  server.timeout = sendTimeoutMs
+  server.on('timeout', onSocketTimeout)
+}
+
+function onSocketTimeout (socket: Socket): void {
+  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (res === undefined || res === null) {
+    socket.destroy() // idle: what Node does when nobody listens
+    return
+  }
+  if (res.headersSent && !res.writableFinished && socket.writableLength > 0) res.destroy()
 }

@@ -3,12 +3,14 @@
  * response closes (finished or aborted). Fastify's default "incoming request" /
  * "request completed" pair is switched off through its log controller.
  */
+import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { errorCodeOf } from '../reply-error.js'
 import { countRequest, statusClass, type Metrics } from './metrics.js'
+import { onResponseClose } from '../response-close.js'
 import { callerLabel } from '../inbound/callers.js'
 import { audited, type AuditTrail } from './audit.js'
 import { endServerSpan } from './tracing.js'
@@ -36,6 +38,8 @@ export class QuietLogController extends LogController {
  */
 export interface AccessLog {
   readonly write: (fields: AccessFields) => void
+  /** Hands the lines still held to the destination at once (on close). */
+  readonly flush: () => void
 }
 
 export interface AccessFields {
@@ -61,10 +65,27 @@ export function createAccessLog (logger: Logger): AccessLog {
   const stream = (logger as unknown as Record<symbol, { write: (line: string) => void }>)[pino.symbols.streamSym] as { write: (line: string) => void }
   const head = `{"level":30,"time":`
   const origin = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
+  // The lines of one turn of the event loop go to the destination in one write: each
+  // write hands a buffer to a libuv thread (sonic-boom, asynchronous), and one per line
+  // was the largest cost of the access line.
+  let pending = ''
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    if (pending === '') return
+    const lines = pending
+    pending = ''
+    stream.write(lines)
+  }
   return {
+    flush,
     write (f) {
       if (!logger.isLevelEnabled('info')) return
-      stream.write(`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+      pending += (`${head}${Date.now()}${origin},"reqId":"${f.reqId}","method":"${f.method}","url":${JSON.stringify(f.url)},` +
         `"status":${f.status},"durationMs":${f.durationMs},"bytesIn":${f.bytesIn},"bytesOut":${f.bytesOut}` +
         `${f.account !== '' ? `,"account":"${f.account}"` : ''},"caller":"${f.caller}"${f.error !== undefined ? `,"error":"${f.error}"` : ''}` +
         `${f.aborted ? ',"aborted":true' : ''}${f.traceId !== undefined ? `,"traceId":"${f.traceId}","spanId":"${f.spanId as string}"` : ''},"msg":"request completed"}\n`)
@@ -72,20 +93,35 @@ export function createAccessLog (logger: Logger): AccessLog {
   }
 }
 
+const kTracked = Symbol('pave-proxy.tracked')
+interface Tracked {
+  readonly reply: FastifyReply
+  /** Held from the start: by the time the response closes, Node may have released the socket. */
+  readonly socket: CountedSocket
+  readonly metrics: Metrics | undefined
+  readonly log: AccessLog
+  readonly audit: AuditTrail | undefined
+  /** Read at the start for the same reason (Node keeps it once read). */
+  readonly remoteAddress: string | undefined
+}
+type TrackedResponse = ServerResponse & { [kTracked]?: Tracked }
+
 /** Starts tracking a request: in-flight gauge now, access line, counters and audit line (when kept) on close. */
-export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, log: AccessLog, audit?: AuditTrail): void {
-  metrics.inFlight.inc()
-  // Held from the start: by the time the response closes, Node may have released the socket.
+export function trackRequest (request: FastifyRequest, reply: FastifyReply, metrics: Metrics | undefined, log: AccessLog, audit?: AuditTrail): void {
+  if (metrics !== undefined) metrics.requestsInFlight.value++
   const socket = request.raw.socket as CountedSocket
-  // Read now for the same reason (Node keeps it once read).
   const remoteAddress = audit !== undefined ? socket.remoteAddress : undefined
-  reply.raw.once('close', () => {
-    metrics.inFlight.dec()
-    logAccess(request, reply, socket, metrics, log, audit, remoteAddress)
-  })
+  ;(reply.raw as TrackedResponse)[kTracked] = { reply, socket, metrics, log, audit, remoteAddress }
+  onResponseClose(reply.raw, closeTracked)
 }
 
-function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics, log: AccessLog, audit: AuditTrail | undefined, remoteAddress: string | undefined): void {
+function closeTracked (res: ServerResponse): void {
+  const tracked = (res as TrackedResponse)[kTracked] as Tracked
+  if (tracked.metrics !== undefined) tracked.metrics.requestsInFlight.value--
+  logAccess(tracked.reply.request, tracked.reply, tracked.socket, tracked.metrics, tracked.log, tracked.audit, tracked.remoteAddress)
+}
+
+function logAccess (request: FastifyRequest, reply: FastifyReply, socket: CountedSocket, metrics: Metrics | undefined, log: AccessLog, audit: AuditTrail | undefined, remoteAddress: string | undefined): void {
   // Bytes on the wire since the previous request on this connection, headers included.
   const bytesIn = socket.bytesRead - (socket[kBytesRead] ?? 0)
   const bytesOut = socket.bytesWritten - (socket[kBytesWritten] ?? 0)
@@ -95,8 +131,10 @@ function logAccess (request: FastifyRequest, reply: FastifyReply, socket: Counte
   const account = request.routeOptions.config.account ?? ''
   const error = errorCodeOf(reply.raw)
   const caller = callerLabel(request)
-  countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted', caller)
-  if (error !== undefined) metrics.errors.inc({ code: error })
+  if (metrics !== undefined) {
+    countRequest(metrics, account, request.method, completed ? statusClass(reply.statusCode) : 'aborted', caller)
+    if (error !== undefined) metrics.errors.inc({ code: error })
+  }
   const span = request.traceSpan
   const trace = span?.spanContext()
   log.write({

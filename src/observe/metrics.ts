@@ -12,8 +12,12 @@ export interface Metrics {
   readonly upstreamDuration: Histogram<'account'>
   /** Errors the proxy answered with itself, by code. */
   readonly errors: Counter<'code'>
-  /** Requests being handled now. */
+  /** Requests being handled now (the gauge reads {@link Metrics.requestsInFlight} when scraped). */
   readonly inFlight: Gauge
+  /** The number behind `inFlight`, counted on the hot path without prom-client's label hashing. */
+  readonly requestsInFlight: { value: number }
+  /** The counts behind `requests` not yet scraped (see {@link countRequest}). */
+  readonly requestCells: Map<string, Map<string, Map<string, Map<string, RequestCell>>>>
   /** New tokens minted, by account. */
   readonly tokenRenewals: Counter<'account'>
   /** Learned offset of the upstream's clock from the local clock. */
@@ -56,9 +60,20 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const queued = options.queued ?? (() => 0)
+  const requestsInFlight = { value: 0 }
+  const requestCells = new Map<string, Map<string, Map<string, Map<string, RequestCell>>>>()
   const metrics: Metrics = {
+    requestsInFlight,
+    requestCells,
     registry,
-    requests: new Counter({ name: 'pave_proxy_requests_total', help: 'Requests answered, by account, method, status class and caller.', labelNames: ['account', 'method', 'status_class', 'caller'], registers }),
+    requests: new Counter({
+      name: 'pave_proxy_requests_total',
+      help: 'Requests answered, by account, method, status class and caller.',
+      labelNames: ['account', 'method', 'status_class', 'caller'],
+      registers,
+      // Counted in plain cells on the hot path (countRequest), added here when scraped.
+      collect () { flushRequestCells(this, requestCells) }
+    }),
     upstreamDuration: new Histogram({
       name: 'pave_proxy_upstream_duration_seconds',
       help: 'Time from sending a request to PAVE to receiving its response headers.',
@@ -67,7 +82,7 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
       registers
     }),
     errors: new Counter({ name: 'pave_proxy_errors_total', help: 'Errors answered by the proxy itself, by code.', labelNames: ['code'], registers }),
-    inFlight: new Gauge({ name: 'pave_proxy_requests_in_flight', help: 'Requests being handled now.', registers }),
+    inFlight: new Gauge({ name: 'pave_proxy_requests_in_flight', help: 'Requests being handled now.', registers, collect () { this.set(requestsInFlight.value) } }),
     tokenRenewals: new Counter({ name: 'pave_proxy_token_renewals_total', help: 'New PAVE tokens minted, by account.', labelNames: ['account'], registers }),
     clockOffset: new Gauge({ name: 'pave_proxy_clock_offset_seconds', help: 'Learned offset of the upstream clock from the local clock (positive: upstream ahead).', registers }),
     reloads: new Counter({ name: 'pave_proxy_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
@@ -98,23 +113,46 @@ export function countReload (metrics: Metrics, result: 'applied' | 'rejected'): 
   metrics.lastReloadSuccessful.set(result === 'applied' ? 1 : 0)
 }
 
+export interface RequestCell {
+  readonly labels: { account: string, method: string, status_class: string, caller: string }
+  count: number
+}
+type RequestCells = Map<string, Map<string, Map<string, Map<string, RequestCell>>>>
+
 /**
- * Counts one answered request. prom-client hashes the label object on every `inc`;
- * the hot path looks each label combination's child up once instead.
+ * Counts one answered request. prom-client hashes and validates the label object on
+ * every `inc`, children included; the hot path adds to a plain cell per label
+ * combination instead (account → method → status class → caller), and the counter takes the
+ * cells' counts when it is scraped.
  */
 export function countRequest (metrics: Metrics, account: string, method: string, statusClass: string, caller: string): void {
-  const key = `${account} ${method} ${statusClass} ${caller}`
-  let child = requestChildren.get(metrics)?.get(key)
-  if (child === undefined) {
-    child = metrics.requests.labels(account, method, statusClass, caller)
-    let children = requestChildren.get(metrics)
-    if (children === undefined) requestChildren.set(metrics, children = new Map())
-    children.set(key, child)
-  }
-  child.inc()
+  const cells = metrics.requestCells
+  let byMethod = cells.get(account)
+  if (byMethod === undefined) cells.set(account, byMethod = new Map())
+  let byClass = byMethod.get(method)
+  if (byClass === undefined) byMethod.set(method, byClass = new Map())
+  let byCaller = byClass.get(statusClass)
+  if (byCaller === undefined) byClass.set(statusClass, byCaller = new Map())
+  const cell = byCaller.get(caller)
+  if (cell === undefined) byCaller.set(caller, { labels: { account, method, status_class: statusClass, caller }, count: 1 })
+  else cell.count++
 }
 
-const requestChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
+function flushRequestCells (counter: Counter<'account' | 'method' | 'status_class' | 'caller'>, cells: RequestCells): void {
+  for (const byMethod of cells.values()) {
+    for (const byClass of byMethod.values()) {
+      for (const byCaller of byClass.values()) {
+        for (const cell of byCaller.values()) {
+          if (cell.count === 0) continue
+          counter.inc(cell.labels, cell.count)
+          cell.count = 0
+        }
+      }
+    }
+  }
+}
+
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 
 /** Counts one answer of PAVE passed to a caller (children looked up once, as in {@link countRequest}). */
 export function countUpstreamResponse (metrics: Metrics, account: string, status: number): void {
@@ -133,6 +171,5 @@ const upstreamChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
 
 /** `2xx`, `4xx`… for a status code. */
 export function statusClass (status: number): string {
-  return `${Math.floor(status / 100)}xx`
+  return STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`
 }
-

@@ -33,6 +33,7 @@ import type { ClockSkew } from '../signing/clock-skew.js'
 import { ProxyError, classifyUpstreamError, underlyingError, type ErrorCode } from '../errors.js'
 import type { BodyRecorder } from './body-recorder.js'
 import { writeRawError } from '../reply-error.js'
+import { onResponseClose } from '../response-close.js'
 
 /**
  * Request headers never forwarded: hop-by-hop, `Expect` (answered for this hop: Node sends the
@@ -104,12 +105,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   const v2 = request.path.startsWith('/v2/')
   // A caller who goes away cancels the upstream request. undici accepts any event emitter
   // as the abort signal: the response itself serves, which spares an AbortController per request.
-  let callerGone = false
-  res.once('close', () => {
-    if (res.writableFinished) return
-    callerGone = true
-    res.emit('abort')
-  })
+  onResponseClose(res, cancelOnCallerGone)
 
   let attempt = 0
   let resigned = false
@@ -120,7 +116,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
   let resendReason: ResendReason | undefined
 
   const dispatch = (body: Readable | Buffer | null): void => {
-    if (callerGone) return // gone while a retry or a re-sign was pending
+    if (callerGone(res)) return // gone while a retry or a re-sign was pending
     const signed = context.signer.sign(context.account())
     headers['api-key'] = signed['api-key']
     headers['api-timestamp'] = signed['api-timestamp']
@@ -174,7 +170,7 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
         }
         return
       }
-      if (callerGone) return // nobody to answer
+      if (callerGone(res)) return // nobody to answer
       const code = (error as NodeJS.ErrnoException).code ?? ''
       if (!hasBody && attempt < context.retries && RETRYABLE_METHODS.has(method) && CONNECT_FAILURE_CODES.has(code)) {
         context.metrics.retries.inc({ account: context.accountName })
@@ -188,6 +184,19 @@ export function forward (context: ForwardContext, request: ForwardRequest): void
     })
   }
   dispatch(request.body)
+}
+
+const kCallerGone = Symbol('pave-proxy.callerGone')
+type ForwardedResponse = ServerResponse & { [kCallerGone]?: boolean }
+
+function cancelOnCallerGone (res: ServerResponse): void {
+  if (res.writableFinished) return
+  ;(res as ForwardedResponse)[kCallerGone] = true
+  res.emit('abort')
+}
+
+function callerGone (res: ServerResponse): boolean {
+  return (res as ForwardedResponse)[kCallerGone] === true
 }
 
 /** What a refused request would be sent again with: `null` for no body, the kept bytes, or `undefined` when it cannot be. */

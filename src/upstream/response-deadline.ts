@@ -14,6 +14,11 @@
  * Either way the upstream connection is closed, so nothing of that answer is
  * ever read as the answer to another request.
  *
+ * Until a first interim response arrives, undici's own `headersTimeout` (the pool's,
+ * which `dispatcher.ts` sets to the same `timeoutMs`, and which undici refreshes when
+ * the request's last byte is sent) already is this deadline: the timer here is armed
+ * only then, for what is left of the wait, so the common request makes no timer.
+ *
  * The same per-request handler passes the response's trailers to the caller's
  * response (the request's `opaque`) before undici ends it (`response-trailers.ts`),
  * so trailers cost no handler of their own.
@@ -48,6 +53,8 @@ class DeadlineHandler implements LegacyHandler {
   #abort: ((error?: Error) => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #interim = 0
+  /** When the request was fully sent (performance.now()); NaN before. */
+  #sentAt = Number.NaN
 
   constructor (handler: LegacyHandler, timeoutMs: number, opaque: unknown) {
     this.#handler = handler
@@ -70,9 +77,18 @@ class DeadlineHandler implements LegacyHandler {
     this.#handler.onConnect(abort, context)
   }
 
+  #arm (): void {
+    const left = this.#timeoutMs - (performance.now() - this.#sentAt)
+    this.#timer = setTimeout(() => this.#end(new ProxyError('PAVE_PROXY_UPSTREAM_TIMEOUT')), Math.max(0, left))
+  }
+
   onRequestSent (): void {
-    this.#stop()
-    this.#timer = setTimeout(() => this.#end(new ProxyError('PAVE_PROXY_UPSTREAM_TIMEOUT')), this.#timeoutMs)
+    this.#sentAt = performance.now()
+    // An interim answer before the request was fully sent: the deadline starts now.
+    if (this.#interim > 0) {
+      this.#stop()
+      this.#arm()
+    }
     // Not passed on: undici's WrapHandler, the handler an interceptor receives, has no such callback.
   }
 
@@ -86,6 +102,8 @@ class DeadlineHandler implements LegacyHandler {
         this.#end(new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE'))
         return false
       }
+      // undici restarts its headers timeout now: from here on, this timer keeps the deadline.
+      if (this.#timer === undefined && !Number.isNaN(this.#sentAt)) this.#arm()
     } else {
       this.#stop()
     }
