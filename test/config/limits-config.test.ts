@@ -95,3 +95,14 @@ t.test('a reload that changes limits applies them at the next start, and says so
   const after = withFile({ limits: { store: 'redis', redis: { url: 'redis://r.example' } }, accounts: [{ name: 'default', prefix: '/', limit: { requestsPerSecond: 6 } }] })
   t.same(planReload(before, after), { ok: true, restartNeeded: ['limits', 'accounts[].limit'] })
 })
+
+t.test('a relative password file is read from the working directory and kept as an absolute path', async (t) => {
+  const passwordFile = tempFile('redis-password', 'not-a-real-redis-password\n')
+  const dir = join(passwordFile, '..')
+  const config = loadConfig({
+    cwd: dir,
+    env: { ...BASE_ENV, PAVE_PROXY_LIMITS_STORE: 'redis', PAVE_PROXY_REDIS_URL: 'redis://redis.example:6379', PAVE_PROXY_REDIS_PASSWORD_FILE: 'redis-password' }
+  })
+  t.equal(config.limits.redis.passwordFile, passwordFile)
+  t.equal(config.limits.redis.password, 'not-a-real-redis-password')
+})
