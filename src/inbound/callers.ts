@@ -10,10 +10,10 @@
  * reasoning as comparing digests with `timingSafeEqual`, at the cost of one hash).
  */
 import { createHmac, randomBytes } from 'node:crypto'
-import { BlockList, isIPv4 } from 'node:net'
+import type { BlockList } from 'node:net'
 import type { FastifyRequest } from 'fastify'
 import type { CallerConfig, ClientCertProof, Config } from '../config/schema.js'
-import { parseCidr, type Cidr } from '../config/cidr.js'
+import { blockListOf, inBlockList } from '../config/cidr.js'
 import { compileRules, type RuleMatcher } from './rules.js'
 import { JwtProofs } from './jwt-proof.js'
 import type { JwksRegistry } from './jwks.js'
@@ -114,14 +114,7 @@ export function compileCallers (config: Config, options: CompileOptions): Caller
 }
 
 function compilePolicy (caller: CallerConfig): CallerPolicy {
-  let from: BlockList | undefined
-  if (caller.from !== undefined) {
-    from = new BlockList()
-    for (const block of caller.from) {
-      const cidr = parseCidr(block) as Cidr // validated with the configuration
-      from.addSubnet(cidr.address, cidr.prefix, cidr.family)
-    }
-  }
+  const from = caller.from !== undefined ? blockListOf(caller.from) : undefined
   return Object.freeze({
     name: caller.name,
     accounts: caller.accounts !== undefined ? new Set(caller.accounts) : undefined,
@@ -132,7 +125,5 @@ function compilePolicy (caller: CallerConfig): CallerPolicy {
 
 /** Whether an address is inside a caller's `from` blocks (`::ffff:10.1.2.3` is checked as `10.1.2.3`). */
 export function comesFrom (from: BlockList, address: string | undefined): boolean {
-  if (address === undefined) return false
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return from.check(address.slice(7), 'ipv4')
-  return from.check(address, isIPv4(address) ? 'ipv4' : 'ipv6')
+  return inBlockList(from, address)
 }

@@ -5,17 +5,11 @@
  * `/readyz` stay open so orchestrators can probe.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { BlockList, isIPv4 } from 'node:net'
+import type { BlockList } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { InboundConfig } from '../config/schema.js'
-import { parseCidr, type Cidr } from '../config/cidr.js'
+import { blockListOf, inBlockList } from '../config/cidr.js'
 import { refusal, type InboundStage } from './pipeline.js'
-
-/** `::ffff:10.1.2.3` (an IPv4 caller on a dual-stack socket) is checked as `10.1.2.3`. */
-function plainAddress (address: string): { address: string, family: 'ipv4' | 'ipv6' } {
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return { address: address.slice(7), family: 'ipv4' }
-  return { address, family: isIPv4(address) ? 'ipv4' : 'ipv6' }
-}
 
 export type InboundVerdict = 'allowed' | 'address-refused' | 'token-refused'
 
@@ -30,22 +24,11 @@ export const OPEN_PATHS = new Set(['/healthz', '/readyz'])
 /** `undefined` when no inbound restriction is configured (the common sidecar case). */
 export function createInboundGuard (inbound: InboundConfig): InboundGuard | undefined {
   if (inbound.allow === undefined && inbound.token === undefined) return undefined
-  let blockList: BlockList | undefined
-  if (inbound.allow !== undefined) {
-    blockList = new BlockList()
-    for (const block of inbound.allow) {
-      const cidr = parseCidr(block) as Cidr // validated with the configuration
-      blockList.addSubnet(cidr.address, cidr.prefix, cidr.family)
-    }
-  }
+  const blockList: BlockList | undefined = inbound.allow !== undefined ? blockListOf(inbound.allow) : undefined
   const expected = inbound.token !== undefined ? digest(inbound.token) : undefined
   return {
     check (remoteAddress, headers) {
-      if (blockList !== undefined) {
-        if (remoteAddress === undefined) return 'address-refused'
-        const caller = plainAddress(remoteAddress)
-        if (!blockList.check(caller.address, caller.family)) return 'address-refused'
-      }
+      if (blockList !== undefined && !inBlockList(blockList, remoteAddress)) return 'address-refused'
       if (expected !== undefined) {
         const given = headers.authorization
         const match = typeof given === 'string' ? /^Bearer (.+)$/i.exec(given) : null
