@@ -173,7 +173,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     }
     // First, as it alone can still fail: new TLS material for the running listener (all or nothing).
     if (listenerTls !== undefined && next.tls !== undefined && !plan.restartNeeded.includes('tls') && tlsMaterialChanged(current, next) && !listenerTls.swap(next.tls)) {
-      metrics.reloads.inc({ result: 'rejected' })
+      countReload(metrics, 'rejected')
       return false
     }
     // Compiled before anything changes, so accounts and callers are swapped together.

@@ -164,6 +164,7 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   t.equal(proxy.app.currentConfig(), config, 'nothing applied')
   t.equal(proxy.app.log.level, 'trace', 'not even the log level')
   t.equal(await serial(), first, 'the running certificate stays')
+  t.match(await proxy.app.metrics.registry.metrics(), /pave_proxy_config_last_reload_successful 0\n/, 'the refused swap shows as a rejected reload')
   const refusal = proxy.logs.find((l) => l.includes('listener TLS certificate, key or client CA was refused'))
   t.match(refusal, /"code":"ERR_OSSL_X509_KEY_VALUES_MISMATCH"|"code":"ERR_SSL_/, 'the refusal names OpenSSL\'s code')
   t.notMatch(proxy.logs.join('\n'), pki.serverNext.key.split('\n')[1] as string, 'never the key')
@@ -183,6 +184,7 @@ t.test('app.reload: new material is swapped first; what OpenSSL refuses leaves e
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="applied"\} 1\n/)
   t.match(metrics, /pave_proxy_tls_reloads_total\{result="rejected"\} 1\n/)
   t.match(metrics, /pave_proxy_config_reloads_total\{result="rejected"\} 1\n/)
+  t.match(metrics, /pave_proxy_config_last_reload_successful 1\n/, 'and the reloads after it were applied')
 })
 
 t.test('a connection that never finishes its handshake is closed after inbound.headersTimeoutMs, not Node\'s 120 s', async (t) => {
