@@ -21,20 +21,23 @@ import { setUp, progress } from './lib/setup.js'
 import { freePort, sleep, stopAll, which, waitServed, treeRss } from './lib/proc.js'
 import { findNginx, startNginx, upstreamConfig } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator } from './lib/load.js'
-import { paveProxyMissing, startNodeUpstream, startPaveProxy, type Running } from './lib/contenders.js'
+import { paveProxyMissing, startBenchServer, startNodeUpstream, startPaveProxy, startTraceSink, type Running } from './lib/contenders.js'
+import { startBenchRedis } from './lib/limits.js'
 import { REPO_ROOT } from './lib/compile.js'
 import { upload } from './lib/transfer.js'
 import { fmtInt, fmtMB, renderTable } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
-import { PAVE_VARIANTS } from './lib/variants.js'
+import { PAVE_VARIANTS, type PaveVariant } from './lib/variants.js'
 
 const ctx = setUp()
 const { knobs, cores, tmp } = ctx
 const mode = process.argv[2] === 'startup' ? 'startup' : process.argv[2] === 'upload' ? 'upload' : 'load'
 const variantName = process.argv[3] ?? 'pave-proxy'
-const found = PAVE_VARIANTS.find((v) => v.name === variantName)
-if (found === undefined) throw new Error(`no variant ${variantName} in bench/lib/variants.ts (${PAVE_VARIANTS.map((v) => v.name).join(', ')})`)
-const variant = found
+/** The reference servers can be profiled too, to compare a line of pave-proxy's profile with theirs. */
+const REFERENCES: Record<string, string> = { floor: 'bench/floor.ts', 'fastify-floor': 'bench/fastify-floor.ts' }
+const found = REFERENCES[variantName] !== undefined ? { name: variantName, description: REFERENCES[variantName], group: 'main' as const } : PAVE_VARIANTS.find((v) => v.name === variantName)
+if (found === undefined) throw new Error(`no variant ${variantName} in bench/lib/variants.ts (${PAVE_VARIANTS.map((v) => v.name).join(', ')}) and not ${Object.keys(REFERENCES).join(' or ')}`)
+const variant: PaveVariant = found
 
 interface ProfileNode {
   id: number
@@ -247,14 +250,22 @@ async function main (): Promise<void> {
   const profDir = join(tmp, 'prof')
   mkdirSync(profDir, { recursive: true })
   const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', `--import=${memoryPreload(tmp)}`]
-  const pave = await startPaveProxy({
+  const sink = variant.prepare !== undefined ? await startTraceSink() : undefined
+  const prepared = await variant.prepare?.({
+    dir: join(tmp, 'variant'),
+    redisUrl: async () => (await startBenchRedis(join(tmp, 'redis'), cores.upstream)).url,
+    traceSinkUrl: async () => (sink as { url: string }).url
+  })
+  const reference = REFERENCES[variant.name]
+  const pave = reference !== undefined ? await startBenchServer(variant.name, reference, upstreamOrigin, cores.proxy, knobs.node, nodeFlags) : await startPaveProxy({
     name: variant.name,
     upstream: upstreamOrigin,
     cores: cores.proxy,
     logFile: join(tmp, 'pave-proxy.log'),
     nodeFlags,
     node: knobs.node,
-    ...(variant.env !== undefined ? { env: { ...variant.env } } : {}),
+    env: { ...variant.env, ...prepared?.env },
+    ...(prepared?.headers !== undefined ? { headers: prepared.headers } : {}),
     ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}),
     overrides: knobs.paveProxyEnv
   })
@@ -266,7 +277,7 @@ async function main (): Promise<void> {
     const restRss = treeRss(pave.pid)
     const wrk = knobs.useWrk ? which('wrk') : undefined
     const load = wrk !== undefined ? wrkGenerator(wrk, cores.load, 1) : autocannonGenerator(cores.load)
-    const result = await load.run(pave.origin + BENCH_PATH, knobs.connections, knobs.duration)
+    const result = await load.run(pave.origin + BENCH_PATH, knobs.connections, knobs.duration, pave.headers)
     const loaded = await memoryOf(pave, tmp)
     const loadedRss = treeRss(pave.pid)
     lines.push(`${fmtInt(result.rps)} req/s at ${knobs.connections} connections for ${knobs.duration} s with the profiler on (${result.errors} errors)`, '')
@@ -277,6 +288,7 @@ async function main (): Promise<void> {
     ], [false, true, true]), '')
   }
   await pave.stop()
+  await sink?.close()
   await stopAll()
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error('no profile was written')

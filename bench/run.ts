@@ -22,9 +22,11 @@ import { freePort, sleep, stopAll, treeAnon, treeCpuSeconds, treeRss, sampleRss,
 import { findNginx, upstreamConfig, startNginx, errorLogTail, type NginxInstall } from './lib/nginx.js'
 import { autocannonGenerator, wrkGenerator, type LoadGenerator, type LoadResult } from './lib/load.js'
 import {
-  checkSigning, paveProxyMissing, startFastifyFloor, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, type Running
+  checkSigning, paveProxyMissing, startFastifyFloor, startFloor, startHttpProxy, startNginxProxy, startNodeUpstream, startPaveProxy, startTraceSink, type Running
 } from './lib/contenders.js'
-import { PAVE_VARIANTS, type PaveVariant } from './lib/variants.js'
+import { PAVE_VARIANTS, type PaveVariant, type PrepareContext } from './lib/variants.js'
+import { startBenchRedis } from './lib/limits.js'
+import { mkdirSync } from 'node:fs'
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
@@ -117,6 +119,16 @@ async function main (): Promise<void> {
   const upstreamPort = Number(new URL(upstream.origin).port)
   progress(`upstream: ${upstreamKind} at ${upstream.origin}; load: ${load.name}`)
 
+  // Shared servers some variants need, started the first time one asks: a Redis (on the
+  // upstream's core, so its CPU is not the contender's) and a trace collector (in this process).
+  let redis: Promise<Awaited<ReturnType<typeof startBenchRedis>>> | undefined
+  let traceSink: Promise<Awaited<ReturnType<typeof startTraceSink>>> | undefined
+  const prepareContext = (dir: string): PrepareContext => ({
+    dir,
+    redisUrl: async () => (await (redis ??= startBenchRedis(join(tmp, 'redis'), cores.upstream))).url,
+    traceSinkUrl: async () => (await (traceSink ??= startTraceSink())).url
+  })
+
   const paveMissing = paveProxyMissing()
   const node = knobs.node
   const logFile = (name: string, round: number): string => join(tmp, `${name.replace(/[^a-z0-9-]/gi, '_')}-${round}.log`)
@@ -135,15 +147,13 @@ async function main (): Promise<void> {
       variant,
       latency: variant.latency ?? variant.group === 'main',
       skipped: paveMissing ?? variant.skip?.(),
-      start: (round) => {
-        const env: Record<string, string> = { ...variant.env }
-        if (variant.configYaml !== undefined) {
-          const file = join(tmp, `${variant.name.replace(/[^a-z0-9-]/gi, '_')}.yaml`)
-          writeFileSync(file, variant.configYaml)
-          env.PAVE_PROXY_CONFIG = file
-        }
+      start: async (round) => {
         const name = dist === undefined ? variant.name : `${variant.name}@B`
-        return startPaveProxy({ name, upstream: upstream.origin, cores: cores.proxy, logFile: logFile(name, round), env, overrides: knobs.paveProxyEnv, node, ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}), ...(dist !== undefined ? { dist } : {}) })
+        const dir = join(tmp, `${name.replace(/[^a-z0-9-]/gi, '_')}-${round}`)
+        mkdirSync(dir, { recursive: true })
+        const prepared = await variant.prepare?.(prepareContext(dir))
+        const env: Record<string, string> = { ...variant.env, ...prepared?.env }
+        return await startPaveProxy({ name, upstream: upstream.origin, cores: cores.proxy, logFile: logFile(name, round), env, overrides: knobs.paveProxyEnv, node, ...(prepared?.headers !== undefined ? { headers: prepared.headers } : {}), ...(variant.leaveOut !== undefined ? { leaveOut: variant.leaveOut } : {}), ...(dist !== undefined ? { dist } : {}) })
       },
       after: (round): Record<string, number> => {
         const file = logFile(dist === undefined ? variant.name : `${variant.name}@B`, round)
@@ -181,20 +191,21 @@ async function main (): Promise<void> {
         running = await contender.start(round)
         const startupMs = running.startupMs
         if (contender.name !== 'direct') {
-          const problem = await checkSigning(running.origin)
+          const problem = await checkSigning(running.origin, running.headers)
           if (problem !== undefined) throw new Error(problem)
         }
         await sleep(1_000)
         const rssRest = treeRss(running.pid)
         const anonRest = treeAnon(running.pid)
         const url = running.origin + BENCH_PATH
-        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup)
+        const headers = running.headers ?? {}
+        if (knobs.warmup > 0) await load.run(url, knobs.connections, knobs.warmup, headers)
         const sampler = sampleRss(running.pid)
         const cpuBefore = treeCpuSeconds(running.pid)
-        const loadResult = await load.run(url, knobs.connections, knobs.duration)
+        const loadResult = await load.run(url, knobs.connections, knobs.duration, headers)
         const cpuSeconds = treeCpuSeconds(running.pid) - cpuBefore
         const { rss: rssLoad, anon: anonLoad } = sampler.stopBoth()
-        const latency = knobs.latency && contender.latency ? await load.latency(url, knobs.latencyDuration) : undefined
+        const latency = knobs.latency && contender.latency ? await load.latency(url, knobs.latencyDuration, headers) : undefined
         await running.stop()
         running = undefined
         const extra = contender.after?.(round)
@@ -210,6 +221,8 @@ async function main (): Promise<void> {
       }
     }
   }
+  if (traceSink !== undefined) await (await traceSink).close()
+  if (redis !== undefined) await (await redis).child.stop()
   await stopAll()
 
   // Medians, and per-round pairings: latency added to direct's, ratios to the floor's, prices over bare's.

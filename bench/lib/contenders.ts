@@ -19,6 +19,8 @@ export interface Running {
   readonly pid: number
   /** Milliseconds from spawn to the first 200 on a proxied path (NaN when not started here). */
   readonly startupMs: number
+  /** Headers every request carries (a gateway caller's credential). Default none. */
+  readonly headers?: Readonly<Record<string, string>>
   stop (): Promise<void>
 }
 
@@ -31,10 +33,10 @@ export function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return { ...env, ...extra }
 }
 
-async function started (name: string, child: Child, origin: string, since: number, path = BENCH_PATH): Promise<Running> {
+async function started (name: string, child: Child, origin: string, since: number, headers: Readonly<Record<string, string>> = {}): Promise<Running> {
   try {
-    const startupMs = await waitServed(child, origin + path, since)
-    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop() }
+    const startupMs = await waitServed(child, origin + BENCH_PATH, since, 20_000, 200, { ...headers })
+    return { name, origin, pid: child.pid, startupMs, stop: () => child.stop(), headers }
   } catch (error) {
     await child.stop(1_000)
     throw error
@@ -78,10 +80,11 @@ export async function startHttpProxy (upstream: string, cores: string | undefine
   return await startBenchServer('http-proxy', 'bench/http-proxy.ts', upstream, cores, node)
 }
 
-async function startBenchServer (name: string, file: string, upstream: string, cores: string | undefined, node: string): Promise<Running> {
+/** A bench server (`bench/<name>.ts`) in front of `upstream`; `nodeFlags` e.g. `--cpu-prof` (bench/profile.ts). */
+export async function startBenchServer (name: string, file: string, upstream: string, cores: string | undefined, node: string, nodeFlags: string[] = []): Promise<Running> {
   const port = await freePort()
   const since = performance.now()
-  const child = startChild(name, node, [compiled(file), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
+  const child = startChild(name, node, [...nodeFlags, compiled(file), JSON.stringify({ port, upstream })], { cores, env: cleanEnv() })
   return await started(name, child, `http://127.0.0.1:${port}`, since)
 }
 
@@ -119,6 +122,8 @@ export interface PaveProxyOptions {
   readonly node?: string
   /** Stages left out: runs bench/pave-variant.ts (buildApp from dist/) instead of dist/main.js. */
   readonly leaveOut?: readonly string[]
+  /** Headers every request carries (a gateway caller's credential). */
+  readonly headers?: Readonly<Record<string, string>>
   /** Row name in progress and errors. Default `pave-proxy`. */
   readonly name?: string
   /** Another build to run instead of this checkout's `dist/` (BENCH_COMPARE_DIST). */
@@ -153,7 +158,7 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
   } finally {
     closeSync(log)
   }
-  return await started(name, child, `http://127.0.0.1:${port}`, since)
+  return await started(name, child, `http://127.0.0.1:${port}`, since, options.headers)
 }
 
 /**
@@ -161,8 +166,8 @@ export async function startPaveProxy (options: PaveProxyOptions): Promise<Runnin
  * exactly one valid set of PAVE headers. Forged caller headers are sent along, so
  * a contender that forwards them instead of replacing them fails.
  */
-export async function checkSigning (origin: string): Promise<string | undefined> {
-  const forged = { 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
+export async function checkSigning (origin: string, headers: Readonly<Record<string, string>> = {}): Promise<string | undefined> {
+  const forged = { ...headers, 'api-key': 'forged-key', 'api-timestamp': '2000-01-01T00:00:00Z', 'api-token': 'forged-token' }
   try {
     const { status, body } = await httpGet(origin + VERIFY_PATH, forged)
     return status === 200 ? undefined : `signature check failed: ${status} ${body}`
@@ -181,4 +186,27 @@ export async function startRelay (targetPort: number, delayMs: number, emulateCo
     throw error
   })
   return { name: 'relay', origin: `http://127.0.0.1:${port}`, pid: child.pid, startupMs: performance.now() - since, stop: () => child.stop() }
+}
+
+/**
+ * A trace collector that takes every OTLP/HTTP export and answers 200 at once, for the
+ * tracing rows (it runs in the bench's own process, so its CPU is not the proxy's).
+ */
+export async function startTraceSink (): Promise<{ readonly url: string, readonly exports: () => number, readonly close: () => Promise<void> }> {
+  const { createServer } = await import('node:http')
+  let exports = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => { exports++; res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end() })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as import('node:net').AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports: () => exports,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
 }

@@ -1,11 +1,9 @@
 /**
- * The limits contenders: pave-proxy with an account limit set so high that nothing is
- * refused (the row measures what the limits stage costs, not refusals), on the memory
- * store or on a local redis-server started for the round.
+ * The Redis the limits rows keep their state in: a local redis-server, nothing saved.
+ * (Their configuration, a limit nothing reaches, is made in variants.ts.)
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
 import { freePort, startChild, waitPort, type Child } from './proc.js'
 import { cleanEnv } from './contenders.js'
 
@@ -28,15 +26,4 @@ export async function startBenchRedis (dir: string, cores: string | undefined): 
   const child = startChild('redis-server', redisServer() as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { cores, env: cleanEnv() })
   await waitPort(child, port)
   return { url: `redis://127.0.0.1:${port}`, child }
-}
-
-/** A configuration file giving the default account a limit nothing reaches, on the given store. */
-export function limitsConfigFile (dir: string, redisUrl?: string): string {
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, 'pave-proxy.limits.yaml')
-  writeFileSync(file, JSON.stringify({
-    ...(redisUrl !== undefined ? { limits: { store: 'redis', redis: { url: redisUrl } } } : {}),
-    accounts: [{ name: 'default', prefix: '/', limit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } }]
-  }))
-  return file
 }
