@@ -29,7 +29,6 @@ import { listenerTlsOptions, manageListenerTls, type ListenerTls } from './inbou
 import { sendError } from './reply-error.js'
 import { Signer } from './signing/signer.js'
 import { createDispatcher } from './upstream/dispatcher.js'
-import { withResponseDeadline } from './upstream/response-deadline.js'
 import { compileCallers, type Callers } from './inbound/callers.js'
 import { createIdentityStage, type CallersRef } from './inbound/identity.js'
 import { createPolicyStage } from './inbound/policy.js'
@@ -46,7 +45,7 @@ export interface BuildAppOptions {
   /**
    * The upstream connection pool. Default: one built from `config.upstream`. Its
    * `headersTimeout` bounds the wait for an answer without interim (1xx) responses
-   * (see `upstream/response-deadline.ts`).
+   * (see `upstream/forward.ts`).
    */
   readonly dispatcher?: Dispatcher
   /** Capacity limits (see `inbound/admission.ts`); each one not given takes its default. */
@@ -61,8 +60,8 @@ export interface BuildAppOptions {
   readonly jwksRefreshIntervalMs?: number
 }
 
-/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings); `responseDeadline` is the pool's per-request handler, which also passes trailers. */
-export type PricedStage = 'metrics' | 'admission' | 'responseDeadline'
+/** The always-on stages the benchmarks price one by one (the access line and clock-skew sampling are settings). */
+export type PricedStage = 'metrics' | 'admission'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -157,8 +156,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const inboundGuard = createInboundGuard(config.inbound)
   const listenerTls: ListenerTls | undefined = config.tls !== undefined ? manageListenerTls(app.server as unknown as TlsServer, config.tls, metrics, app.log) : undefined
   const leaveOut = new Set(options.leaveOut)
-  const pool = options.dispatcher ?? createDispatcher(config.upstream)
-  const dispatcher = leaveOut.has('responseDeadline') ? pool : withResponseDeadline(pool, config.upstream.timeoutMs)
+  const dispatcher = options.dispatcher ?? createDispatcher(config.upstream)
   app.decorate('lifecycle', { draining: false })
   app.decorate('signer', signer)
   app.decorate('metrics', metrics)

@@ -72,6 +72,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       latency: options.observeLatency === false ? NO_LATENCY : metrics.upstreamDuration.labels(name),
       clockSkew,
       retries: config.upstream.retries,
+      timeoutMs: config.upstream.timeoutMs,
       tracing,
       propagateTrace: config.tracing.propagateUpstream,
       onUpstreamRateLimited: limits?.pausesOnUpstream(name) === true ? (retryAfter) => { limits.upstreamLimited(name, retryAfter) } : undefined,

@@ -20,9 +20,9 @@
  * `tracing.propagateUpstream` is set; then a traced request carries its attempt's
  * client span (each attempt is one), an untraced one the caller's headers as they came.
  */
-import { Writable, type Readable } from 'node:stream'
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { Dispatcher } from 'undici'
+import type { Readable } from 'node:stream'
+import { IncomingMessage, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import { util, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccountConfig } from '../config/schema.js'
 import { countUpstreamResponse, type Metrics } from '../observe/metrics.js'
@@ -32,6 +32,7 @@ import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
 import type { ClockSkew } from '../signing/clock-skew.js'
 import { ProxyError, classifyUpstreamError, underlyingError, type ErrorCode } from '../errors.js'
 import type { BodyRecorder } from './body-recorder.js'
+import { passTrailers } from './response-trailers.js'
 import { writeRawError } from '../reply-error.js'
 import { onResponseClose } from '../response-close.js'
 
@@ -50,6 +51,11 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...ALWAYS_DROPPED,
 const DROPPED_REQUEST_HEADERS_PROPAGATING: ReadonlySet<string> = new Set(ALWAYS_DROPPED)
 /** Response headers never passed back: hop-by-hop. */
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** More interim (1xx) responses than this to one request is not an answer. */
+export const MAX_INTERIM_RESPONSES = 16
+
+const { parseHeaders } = util
 
 /** Methods that may be retried after a connection failure (when they carry no body). */
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
@@ -70,6 +76,8 @@ export interface ForwardContext {
   readonly latency: { observe: (seconds: number) => void }
   readonly clockSkew: ClockSkew | undefined
   readonly retries: number
+  /** `upstream.timeoutMs`: the longest wait for the final response once the request is sent, interim responses or not. */
+  readonly timeoutMs: number
   readonly account: () => AccountConfig
   /** Tracing, when configured. */
   readonly tracing: Tracing | undefined
@@ -94,109 +102,264 @@ export interface ForwardRequest {
   readonly span: Span | undefined
 }
 
-const noWrites = (): Writable => new Writable({ write: (_chunk, _encoding, callback) => { callback() } })
+/**
+ * undici's handler interface (the one its `Request` calls; see undici's
+ * `lib/core/request.js`): each attempt is dispatched with the request's
+ * {@link Forwarding} as its handler. Lower than `stream()`, which would add per
+ * request an async resource, an end-of-stream watcher (several listeners on the
+ * caller's response) and an abort listener on it; the handler needs none of them.
+ */
+interface DispatchHandler {
+  onConnect: (abort: (error?: Error) => void) => void
+  onRequestSent: () => void
+  onHeaders: (statusCode: number, headers: Buffer[], resume: () => void, statusText: string) => boolean
+  onData: (chunk: Buffer) => boolean
+  onComplete: (trailers: Buffer[] | null) => void
+  onError: (error: Error) => void
+  onUpgrade: (statusCode: number, headers: Buffer[] | null, socket: unknown) => void
+}
+
+/** The reason an attempt is cut when its caller has gone (never answered: nobody is left to answer). */
+class CallerGoneError extends Error {
+  readonly code = 'PAVE_PROXY_CALLER_GONE'
+}
+
+const kForwarding = Symbol('pave-proxy.forwarding')
+type ForwardedResponse = ServerResponse & { [kForwarding]?: Forwarding }
 
 export function forward (context: ForwardContext, request: ForwardRequest): void {
-  const { raw, res } = request
-  const method = raw.method as Dispatcher.HttpMethod
-  const headers = upstreamHeaders(raw.headers, context.host, request.id, context.propagateTrace)
-  const hasBody = request.body !== null
+  const forwarding = new Forwarding(context, request)
+  // A caller who goes away cancels the upstream request (through the shared close hook).
+  ;(request.res as ForwardedResponse)[kForwarding] = forwarding
+  onResponseClose(request.res, cancelOnCallerGone)
+  forwarding.dispatch(request.body)
+}
+
+function cancelOnCallerGone (res: ServerResponse): void {
+  if (res.writableFinished) return
+  ;(res as ForwardedResponse)[kForwarding]?.callerGone()
+}
+
+/**
+ * One request's way to PAVE and back: every attempt (a connect retry, the re-signed
+ * second send) is dispatched with this object as undici's handler, and PAVE's answer
+ * streams from it into the caller's response, with backpressure.
+ *
+ * It also keeps two bounds undici's own timeouts leave open. undici restarts its
+ * `headersTimeout` on every interim (1xx) response, so an upstream sending
+ * `102 Processing` every few seconds would hold the request forever: after a first
+ * interim response, the wait for the final one is bounded here, counted from the
+ * moment the request was fully sent (past `timeoutMs`: 504). And more than
+ * {@link MAX_INTERIM_RESPONSES} interim responses is not an answer (502). Either way
+ * the upstream connection is closed. Until a first interim response, undici's own
+ * `headersTimeout` (the pool's, set to the same `timeoutMs`, refreshed when the
+ * request's last byte is sent) already is that deadline: the common request makes no timer.
+ */
+class Forwarding implements DispatchHandler {
+  readonly #context: ForwardContext
+  readonly #request: ForwardRequest
+  readonly #method: Dispatcher.HttpMethod
+  readonly #headers: Record<string, string | string[]>
+  readonly #hasBody: boolean
   // PAVE's v2 endpoints authenticate with `API-Access-Token: <API key>` instead of the v1 headers.
-  const v2 = request.path.startsWith('/v2/')
-  // A caller who goes away cancels the upstream request. undici accepts any event emitter
-  // as the abort signal: the response itself serves, which spares an AbortController per request.
-  onResponseClose(res, cancelOnCallerGone)
+  readonly #v2: boolean
+  #gone = false
+  #retries = 0
+  #resigned = false
+  #sent = 0 // attempts so far
+  #resendReason: ResendReason | undefined
+  // The attempt in flight:
+  #abort: ((error?: Error) => void) | undefined
+  #resume: (() => void) | undefined
+  #span: Span | undefined
+  #sentAt = 0
+  #signedOffset = 0
+  /** When the request was fully sent (performance.now()), for the interim deadline; NaN before. */
+  #fullySentAt = Number.NaN
+  #interim = 0
+  #deadline: NodeJS.Timeout | undefined
+  /** PAVE's answer is being written to the caller. */
+  #writing = false
+  /** Set when PAVE refused a token signed before the clock offset moved: its 403 is read and dropped, then the request is sent again with this body. */
+  #replay: Buffer | null | undefined
 
-  let attempt = 0
-  let resigned = false
-  let replayBody: Buffer | null = null
-  let sentAt = 0
-  let signedOffset = 0
-  let sent = 0 // attempts so far
-  let resendReason: ResendReason | undefined
+  constructor (context: ForwardContext, request: ForwardRequest) {
+    this.#context = context
+    this.#request = request
+    this.#method = request.raw.method as Dispatcher.HttpMethod
+    this.#headers = upstreamHeaders(request.raw.headers, context.host, request.id, context.propagateTrace)
+    this.#hasBody = request.body !== null
+    this.#v2 = request.path.startsWith('/v2/')
+  }
 
-  const dispatch = (body: Readable | Buffer | null): void => {
-    if (callerGone(res)) return // gone while a retry or a re-sign was pending
+  /** The caller went away: the attempt in flight (or the next one) is cut. */
+  callerGone (): void {
+    this.#gone = true
+    this.#abort?.(new CallerGoneError('the caller went away'))
+  }
+
+  dispatch (body: Readable | Buffer | null): void {
+    if (this.#gone) return // gone while a retry or a re-sign was pending
+    const context = this.#context
+    const headers = this.#headers
     const signed = context.signer.sign(context.account())
     headers['api-key'] = signed['api-key']
     headers['api-timestamp'] = signed['api-timestamp']
     headers['api-token'] = signed['api-token']
-    if (v2) headers['api-access-token'] = signed['api-key']
-    signedOffset = context.clockSkew?.offsetMs ?? 0
-    sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
-    const span = request.span !== undefined
-      ? (context.tracing as Tracing).attempt(request.span, method, sent, resendReason, context.propagateTrace ? headers : undefined)
+    if (this.#v2) headers['api-access-token'] = signed['api-key']
+    this.#signedOffset = context.clockSkew?.offsetMs ?? 0
+    this.#sentAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
+    this.#span = this.#request.span !== undefined
+      ? (context.tracing as Tracing).attempt(this.#request.span, this.#method, this.#sent, this.#resendReason, context.propagateTrace ? headers : undefined)
       : undefined
-    sent++
-    let replay = false // set when a 403 is to be re-signed and sent again
-    context.dispatcher.stream({
-      origin: context.origin,
-      path: request.path,
-      method,
-      headers,
-      body,
-      signal: res,
-      opaque: res // the pool's handler adds PAVE's trailers to it (response-trailers.ts)
-    }, ({ statusCode, headers: answer }) => {
-      const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
-      context.latency.observe((receivedAt - sentAt) / 1000)
-      if (span !== undefined) attemptAnswered(span, statusCode)
-      if (statusCode === 429 && context.onUpstreamRateLimited !== undefined) context.onUpstreamRateLimited(answer['retry-after'])
-      if (context.clockSkew !== undefined) {
-        const refused = statusCode === 403
-        context.clockSkew.observe(answer.date as string | undefined, sentAt, receivedAt, refused)
-        if (refused && !resigned && Math.abs(context.clockSkew.offsetMs - signedOffset) > OFFSET_CHANGE_REMINT_MS) {
-          const body = replayableBody(request)
-          if (body !== undefined) {
-            replay = true
-            replayBody = body
-            return noWrites() // the 403 is drained, then the request is sent again
-          }
-        }
-      }
-      if (statusCode < 100 || statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
-      countUpstreamResponse(context.metrics, context.accountName, statusCode)
-      res.writeHead(statusCode, responseHeaders(answer, request.id, raw.complete))
-      return res
-    }, (error) => {
-      if (span !== undefined) attemptEnded(span, error)
-      if (error === null) {
-        if (replay) {
-          resigned = true
-          resendReason = 'resign'
-          context.metrics.resigned.inc({ account: context.accountName })
-          request.log.info({ offsetMs: context.clockSkew?.offsetMs }, 'PAVE refused a token signed before the clock offset moved: re-signing once')
-          dispatch(replayBody)
-        }
-        return
-      }
-      if (callerGone(res)) return // nobody to answer
-      const code = (error as NodeJS.ErrnoException).code ?? ''
-      if (!hasBody && attempt < context.retries && RETRYABLE_METHODS.has(method) && CONNECT_FAILURE_CODES.has(code)) {
-        context.metrics.retries.inc({ account: context.accountName })
-        const delay = Math.round(RETRY_BASE_DELAY_MS * 2 ** attempt * (0.5 + Math.random()))
-        attempt++
-        resendReason = 'connect'
-        setTimeout(() => dispatch(null), delay)
-        return
-      }
-      fail(request, error, classifyForwardError(error))
-    })
+    this.#sent++
+    this.#abort = undefined
+    this.#fullySentAt = Number.NaN
+    this.#interim = 0
+    this.#replay = undefined
+    context.dispatcher.dispatch({ origin: context.origin, path: this.#request.path, method: this.#method, headers, body }, this as unknown as Dispatcher.DispatchHandler)
   }
-  dispatch(request.body)
+
+  onConnect (abort: (error?: Error) => void): void {
+    if (this.#gone) {
+      abort(new CallerGoneError('the caller went away'))
+      return
+    }
+    this.#abort = abort
+  }
+
+  onRequestSent (): void {
+    this.#fullySentAt = performance.now()
+    // An interim answer before the request was fully sent: the deadline starts now.
+    if (this.#interim > 0) {
+      this.#stopDeadline()
+      this.#armDeadline()
+    }
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // undici fails the attempt with what is thrown here (onError).
+    if (statusCode < 100) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+    if (statusCode < 200) {
+      if (++this.#interim > MAX_INTERIM_RESPONSES) {
+        this.#cut(new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE'))
+        return false
+      }
+      // undici restarts its headers timeout now: from here on, this timer keeps the deadline.
+      if (this.#deadline === undefined && !Number.isNaN(this.#fullySentAt)) this.#armDeadline()
+      return true
+    }
+    this.#stopDeadline()
+    const context = this.#context
+    const answer = parseHeaders(rawHeaders) as IncomingHttpHeaders
+    const receivedAt = context.clockSkew !== undefined ? context.clockSkew.now() : Date.now()
+    context.latency.observe((receivedAt - this.#sentAt) / 1000)
+    if (this.#span !== undefined) attemptAnswered(this.#span, statusCode)
+    if (statusCode === 429 && context.onUpstreamRateLimited !== undefined) context.onUpstreamRateLimited(answer['retry-after'])
+    if (context.clockSkew !== undefined) {
+      const refused = statusCode === 403
+      context.clockSkew.observe(answer.date, this.#sentAt, receivedAt, refused)
+      if (refused && !this.#resigned && Math.abs(context.clockSkew.offsetMs - this.#signedOffset) > OFFSET_CHANGE_REMINT_MS) {
+        const body = replayableBody(this.#request)
+        if (body !== undefined) {
+          this.#replay = body
+          return true // the 403 is read and dropped, then the request is sent again
+        }
+      }
+    }
+    if (statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+    countUpstreamResponse(context.metrics, context.accountName, statusCode)
+    const { res, raw, id } = this.#request
+    res.writeHead(statusCode, responseHeaders(answer, id, raw.complete))
+    this.#writing = true
+    this.#resume = resume
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (!this.#writing) return true // the dropped 403
+    const res = this.#request.res
+    if (res.write(chunk)) return true
+    // The caller reads slower than PAVE sends: undici pauses until the response drains.
+    res.once('drain', this.#resume as () => void)
+    return false
+  }
+
+  onComplete (trailers: Buffer[] | null): void {
+    this.#stopDeadline()
+    if (this.#span !== undefined) attemptEnded(this.#span, null)
+    if (this.#replay !== undefined) {
+      const body = this.#replay
+      const context = this.#context
+      this.#resigned = true
+      this.#resendReason = 'resign'
+      context.metrics.resigned.inc({ account: context.accountName })
+      this.#request.log.info({ offsetMs: context.clockSkew?.offsetMs }, 'PAVE refused a token signed before the clock offset moved: re-signing once')
+      this.dispatch(body)
+      return
+    }
+    const res = this.#request.res
+    if (trailers !== null && trailers.length > 0) passTrailers(res, trailers)
+    res.end()
+  }
+
+  onError (error: Error): void {
+    this.#stopDeadline()
+    if (this.#span !== undefined) attemptEnded(this.#span, error)
+    const { body, res } = this.#request
+    // A body that will not be sent now is stopped (the caller's socket stays open for the answer).
+    if (body !== null) destroyBody(body)
+    if (this.#gone) return // nobody to answer
+    if (this.#writing) {
+      // PAVE's answer broke off after it had begun: the caller's response is cut.
+      res.destroy()
+      return
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    const context = this.#context
+    if (!this.#hasBody && this.#retries < context.retries && RETRYABLE_METHODS.has(this.#method) && CONNECT_FAILURE_CODES.has(code)) {
+      context.metrics.retries.inc({ account: context.accountName })
+      const delay = Math.round(RETRY_BASE_DELAY_MS * 2 ** this.#retries * (0.5 + Math.random()))
+      this.#retries++
+      this.#resendReason = 'connect'
+      setTimeout(() => { this.dispatch(null) }, delay)
+      return
+    }
+    fail(this.#request, error, classifyForwardError(error))
+  }
+
+  /* c8 ignore next 3 -- the proxy never sends CONNECT or Upgrade upstream */
+  onUpgrade (): void {
+    throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
+  }
+
+  #armDeadline (): void {
+    const left = this.#context.timeoutMs - (performance.now() - this.#fullySentAt)
+    this.#deadline = setTimeout(() => { this.#cut(new ProxyError('PAVE_PROXY_UPSTREAM_TIMEOUT')) }, Math.max(0, left))
+  }
+
+  #stopDeadline (): void {
+    if (this.#deadline === undefined) return
+    clearTimeout(this.#deadline)
+    this.#deadline = undefined
+  }
+
+  /** Ends the attempt with the proxy's error; undici closes the connection and calls onError. */
+  #cut (error: ProxyError): void {
+    this.#stopDeadline()
+    this.#abort?.(error)
+  }
 }
 
-const kCallerGone = Symbol('pave-proxy.callerGone')
-type ForwardedResponse = ServerResponse & { [kCallerGone]?: boolean }
-
-function cancelOnCallerGone (res: ServerResponse): void {
-  if (res.writableFinished) return
-  ;(res as ForwardedResponse)[kCallerGone] = true
-  res.emit('abort')
-}
-
-function callerGone (res: ServerResponse): boolean {
-  return (res as ForwardedResponse)[kCallerGone] === true
+/**
+ * Stops a body stream that will not be sent: without an error (nobody listens for one
+ * any more). The caller's request itself is marked destroyed without destroying its
+ * socket (as undici does), so the proxy's error can still be written to it.
+ */
+function destroyBody (body: Readable): void {
+  if (body.destroyed) return
+  if (body instanceof IncomingMessage) (body as { socket: unknown }).socket = null
+  body.destroy()
 }
 
 /** What a refused request would be sent again with: `null` for no body, the kept bytes, or `undefined` when it cannot be. */
@@ -224,13 +387,6 @@ function fail (request: ForwardRequest, error: Error, code: ErrorCode): void {
   const cause = underlyingError(error)
   if (code === 'PAVE_PROXY_INTERNAL') request.log.error({ code, cause: cause.code, reason: cause.message }, 'upstream request failed')
   else request.log.warn({ code, cause: cause.code }, 'upstream request failed')
-  /* c8 ignore start -- undici destroys the response it streams into when a body fails, which
-     marks the caller gone first; this only guards against a future change of that order */
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  /* c8 ignore stop */
   writeRawError(res, code, request.id)
 }
 

@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Socket } from 'node:net'
 import { SecretWatch, sleep } from './lib/watch.js'
 import { ok, startRawUpstream } from './lib/raw-upstream.js'
-import { MAX_INTERIM_RESPONSES } from '../../src/upstream/response-deadline.js'
+import { MAX_INTERIM_RESPONSES } from '../../src/upstream/forward.js'
 
 const watch = new SecretWatch()
 
@@ -22,7 +22,7 @@ const BAD: Record<string, [(socket: Socket) => void, 'BAD_RESPONSE' | 'UNREACHAB
   'status 999': [(s) => s.end('HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nok'), 'BAD_RESPONSE'],
   'status 600': [(s) => s.end('HTTP/1.1 600 Weird\r\nContent-Length: 2\r\n\r\nok'), 'BAD_RESPONSE'],
   'status 1000': [(s) => s.end('HTTP/1.1 1000 Weird\r\nContent-Length: 2\r\n\r\nok'), 'BAD_RESPONSE'],
-  'status 099': [(s) => s.end('HTTP/1.1 099 Weird\r\nContent-Length: 2\r\n\r\nok'), 'UNREACHABLE'],
+  'status 099': [(s) => s.end('HTTP/1.1 099 Weird\r\nContent-Length: 2\r\n\r\nok'), 'BAD_RESPONSE'],
   'Content-Length and Transfer-Encoding': [(s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'), 'BAD_RESPONSE'],
   'two different Content-Lengths': [(s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!'), 'BAD_RESPONSE'],
   'not HTTP at all': [(s) => s.end('garbage\r\n\r\n'), 'BAD_RESPONSE'],

@@ -115,9 +115,9 @@ t.test('an idle kept-alive connection is still closed at its keep-alive timeout,
   t.ok(elapsed >= 150 && elapsed < 5_000, `closed after ${elapsed} ms`)
 })
 
-t.test('the price list\'s switches leave out metrics, the admission gate and the response deadline', async (t) => {
+t.test('the price list\'s switches leave out metrics and the admission gate', async (t) => {
   const upstream = await startUpstream()
-  const proxy = await startProxy({ upstreamUrl: upstream.url, env: { PAVE_UPSTREAM_CONNECTIONS: '1' }, leaveOut: ['metrics', 'admission', 'responseDeadline'] })
+  const proxy = await startProxy({ upstreamUrl: upstream.url, env: { PAVE_UPSTREAM_CONNECTIONS: '1' }, leaveOut: ['metrics', 'admission'] })
   t.teardown(async () => { await proxy.close(); await upstream.close() })
   const answers = await Promise.all([1, 2, 3].map(async (i) => (await request(`${proxy.url}/v1/sessions/S${i}`)).statusCode))
   t.same(answers, [200, 200, 200], 'no gate: nothing refused or queued')
