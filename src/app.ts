@@ -208,7 +208,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const stages: InboundStage[] = tracing?.stage !== undefined ? [tracing.stage, targetStage] : [targetStage]
   if (inboundGuard !== undefined) stages.push(createGuardStage(inboundGuard))
   if (gateway.callers !== undefined) stages.push(createIdentityStage(gateway.callers), createPolicyStage(gateway.callers))
-  const limits = createLimits(config, { log: logger, metrics })
+  const limits = await createLimits(config, { log: logger, metrics })
   if (limits !== undefined) {
     stages.push(limits.stage)
     app.addHook('onClose', limits.close)

@@ -11,15 +11,15 @@ const options = { log: pino({ level: 'silent' }), metrics: createMetrics({ proce
 const withCallers = (callers: unknown[]): Config => ({ ...base, callers } as unknown as Config)
 
 t.test('no limit anywhere: no stage, nothing built', async (t) => {
-  t.equal(createLimits(base, options), undefined)
-  t.equal(createLimits(withCallers([{ name: 'a' }]), options), undefined)
+  t.equal(await createLimits(base, options), undefined)
+  t.equal(await createLimits(withCallers([{ name: 'a' }]), options), undefined)
 })
 
 t.test('a caller limit alone, or a maxInFlight alone, is enough', async (t) => {
-  const byRate = createLimits(withCallers([{ name: 'a', limit: { requestsPerSecond: 1 } }]), options)
+  const byRate = await createLimits(withCallers([{ name: 'a', limit: { requestsPerSecond: 1 } }]), options)
   t.equal(byRate?.stage.name, 'limits')
   t.equal(byRate?.pausesOnUpstream('default'), false, 'an account without a limit is not paused by PAVE\'s 429')
-  const byShare = createLimits(withCallers([{ name: 'a', maxInFlight: 1 }]), options)
+  const byShare = await createLimits(withCallers([{ name: 'a', maxInFlight: 1 }]), options)
   t.same(byShare?.state(), { store: 'memory' })
   await byRate?.close()
   await byShare?.close()

@@ -19,7 +19,6 @@ import type { InboundStage, Refusal, StageVerdict } from '../pipeline.js'
 import { callerLabel } from '../callers.js'
 import { limitRule, retryAfterSeconds, type LimitRule } from './gcra.js'
 import { MemoryLimitStore } from './memory-store.js'
-import { RedisLimitStore } from './redis-store.js'
 import { limitKey, type Decision, type LimitPlan, type LimitScope, type LimitStore } from './plan.js'
 
 /** Longest pause PAVE's `Retry-After` can impose on an account. */
@@ -46,8 +45,11 @@ export interface LimitsOptions {
 }
 
 
-/** `undefined` when no account or caller has a limit. */
-export function createLimits (config: Config, options: LimitsOptions): Limits | undefined {
+/**
+ * `undefined` when no account or caller has a limit. The Redis client (ioredis, about
+ * 16 MB of a process's memory) is loaded only when the Redis store is configured.
+ */
+export async function createLimits (config: Config, options: LimitsOptions): Promise<Limits | undefined> {
   const accountRules = new Map<string, LimitRule>()
   for (const account of config.accounts) if (account.limit !== undefined) accountRules.set(account.name, limitRule(account.limit))
   const callerRules = new Map<string, LimitRule>()
@@ -67,6 +69,7 @@ export function createLimits (config: Config, options: LimitsOptions): Limits | 
   metrics.limitsStoreUp.set(1)
   if (config.limits.store === 'redis' && redis.url !== undefined) {
     metrics.limitsStoreUp.set(0)
+    const { RedisLimitStore } = await import('./redis-store.js')
     store = new RedisLimitStore({
       config: { ...redis, url: redis.url },
       local: memory,
