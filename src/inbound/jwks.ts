@@ -8,7 +8,8 @@
  * {@link DEFAULT_JWKS_MAX_AGE_MS} are re-read in the background. A read that fails
  * or yields no valid JWKS keeps the last good keys.
  */
-import { createLocalJWKSet, errors, type JWSHeaderParameters, type FlattenedJWSInput, type JSONWebKeySet, type CryptoKey } from 'jose'
+import type { JWSHeaderParameters, FlattenedJWSInput, JSONWebKeySet, CryptoKey } from 'jose'
+import { loadJose } from './jose.js'
 import { publicJwks } from '../config/callers.js'
 import type { JsonWebKeySetConfig, JwtProof } from '../config/schema.js'
 
@@ -42,7 +43,9 @@ export class JwksKeys {
   readonly #interval: number
   readonly #maxAge: number
   readonly #now: () => number
-  #keys: ReturnType<typeof createLocalJWKSet> | undefined
+  /** The last good key set, and its resolver (made by jose when first needed). */
+  #jwks: JsonWebKeySetConfig | undefined
+  #keys: KeyResolver | undefined
   #loadedAt = 0
   #lastRead = Number.NEGATIVE_INFINITY
   #reading: Promise<void> | undefined
@@ -58,13 +61,22 @@ export class JwksKeys {
 
   /** Whether any key was ever loaded. */
   get loaded (): boolean {
-    return this.#keys !== undefined
+    return this.#jwks !== undefined
   }
 
   /** Replaces the keys with a set already read and checked (the configuration's). */
   replace (jwks: JsonWebKeySetConfig): void {
-    this.#keys = createLocalJWKSet(jwks as unknown as JSONWebKeySet)
+    this.#jwks = jwks
+    this.#keys = undefined
     this.#loadedAt = this.#now()
+    void loadJose() // loading already, for the first token
+  }
+
+  async #resolver (): Promise<KeyResolver | undefined> {
+    if (this.#jwks === undefined) return undefined
+    const { createLocalJWKSet } = await loadJose()
+    // Read after the wait: a refresh may have replaced the set meanwhile.
+    return (this.#keys ??= createLocalJWKSet(this.#jwks as unknown as JSONWebKeySet))
   }
 
   /** Reads the source now unless it was read less than the interval ago; never rejects. */
@@ -87,18 +99,21 @@ export class JwksKeys {
 
   /** The key resolver `jwtVerify` calls: an unknown `kid` re-reads the source (rate-limited) and tries once more. */
   readonly getKey: KeyResolver = async (header, token) => {
+    const { errors } = await loadJose()
     if (this.#reading !== undefined) await this.#reading
-    if (this.#keys !== undefined && this.#now() - this.#loadedAt > this.#maxAge) void this.refresh()
-    if (this.#keys !== undefined) {
+    if (this.#jwks !== undefined && this.#now() - this.#loadedAt > this.#maxAge) void this.refresh()
+    const keys = await this.#resolver()
+    if (keys !== undefined) {
       try {
-        return await this.#keys(header, token)
+        return await keys(header, token)
       } catch (error) {
         if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
       }
     }
     await this.refresh()
-    if (this.#keys === undefined) throw new errors.JWKSNoMatchingKey()
-    return await this.#keys(header, token)
+    const refreshed = await this.#resolver()
+    if (refreshed === undefined) throw new errors.JWKSNoMatchingKey()
+    return await refreshed(header, token)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Callers proving themselves with a JWT (`jwt: { issuer, audience, subject, jwksFile | jwksUrl }`),
- * checked with `jose`.
+ * checked with `jose` (loaded with the first JWT caller, see `jose.ts`).
  *
  * - Only asymmetric algorithms ({@link JWT_ALGORITHMS}): never `none`, never HS*, so a
  *   public key can never be used as an HMAC secret.
@@ -11,7 +11,7 @@
  *   its token (a projected service-account token lives an hour) costs a map lookup.
  */
 import { LRUCache } from 'lru-cache'
-import { decodeJwt, jwtVerify } from 'jose'
+import { loadJose, unverifiedClaims } from './jose.js'
 import type { JwtProof } from '../config/schema.js'
 import type { JwksKeys } from './jwks.js'
 
@@ -57,12 +57,8 @@ export class JwtProofs<T extends object> {
       if (cached.expiresAt > this.#now()) return cached.caller
       this.#cache.delete(hash)
     }
-    let claims: { iss?: unknown, sub?: unknown }
-    try {
-      claims = decodeJwt(token)
-    } catch {
-      return undefined
-    }
+    const claims = unverifiedClaims(token)
+    if (claims === undefined) return undefined
     if (typeof claims.iss !== 'string' || typeof claims.sub !== 'string') return undefined
     const candidates = this.#byClaims.get(claimsKey(claims.iss, claims.sub))
     if (candidates === undefined) return undefined
@@ -70,6 +66,7 @@ export class JwtProofs<T extends object> {
   }
 
   async #check (token: string, hash: string, candidates: ReadonlyArray<Candidate<T>>): Promise<T | undefined> {
+    const { jwtVerify } = await loadJose()
     for (const { proof, keys, caller } of candidates) {
       try {
         const { payload } = await jwtVerify(token, keys.getKey, {
