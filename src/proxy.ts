@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { AccountConfig, Config } from './config/schema.js'
 import type { AccountTable } from './config/account-table.js'
-import type { Metrics } from './observe/metrics.js'
+import { upstreamStatusCounts, type Metrics } from './observe/metrics.js'
 import type { Signer } from './signing/signer.js'
 import type { ClockSkew } from './signing/clock-skew.js'
 import { ProxyError } from './errors.js'
@@ -69,6 +69,7 @@ export async function proxyRoutes (app: FastifyInstance, options: ProxyRoutesOpt
       dispatcher,
       signer,
       metrics,
+      statusCounts: upstreamStatusCounts(metrics, name),
       latency: options.observeLatency === false ? NO_LATENCY : metrics.upstreamDuration.labels(name),
       clockSkew,
       retries: config.upstream.retries,

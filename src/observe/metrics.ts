@@ -2,14 +2,15 @@
  * Prometheus metrics (prom-client), one registry per app so tests and several
  * apps in one process never share counters. Every metric is documented in the README.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { CellHistogram } from './cell-histogram.js'
 
 export interface Metrics {
   readonly registry: Registry
   /** Requests answered, by account, method, status class (2xx…5xx, or `aborted`) and caller (a configured name, `anonymous` or `unknown`). */
   readonly requests: Counter<'account' | 'method' | 'status_class' | 'caller'>
-  /** Time from sending the request upstream to its response headers, by account. */
-  readonly upstreamDuration: Histogram<'account'>
+  /** Time from sending the request upstream to its response headers, by account (counted in plain cells). */
+  readonly upstreamDuration: CellHistogram
   /** Errors the proxy answered with itself, by code. */
   readonly errors: Counter<'code'>
   /** Requests being handled now (the gauge reads {@link Metrics.requestsInFlight} when scraped). */
@@ -32,6 +33,8 @@ export interface Metrics {
   readonly traceExportFailures: Counter
   /** PAVE's answers passed to callers (after a re-sign, the second one only), by account and status code. */
   readonly upstreamResponses: Counter<'account' | 'status'>
+  /** The counts behind `upstreamResponses` not yet scraped: account → status → count (see {@link upstreamStatusCounts}). */
+  readonly upstreamCells: Map<string, StatusCounts>
   /** Requests waiting for a place in the admission gate, read at each scrape from {@link MetricsOptions.queued}. */
   readonly queued: Gauge
   /** 1 when the last reload was applied (or none was tried), 0 after a rejected one: the running configuration is not the one on disk. */
@@ -62,9 +65,11 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
   const queued = options.queued ?? (() => 0)
   const requestsInFlight = { value: 0 }
   const requestCells = new Map<string, Map<string, Map<string, Map<string, RequestCell>>>>()
+  const upstreamCells = new Map<string, StatusCounts>()
   const metrics: Metrics = {
     requestsInFlight,
     requestCells,
+    upstreamCells,
     registry,
     requests: new Counter({
       name: 'pave_proxy_requests_total',
@@ -74,10 +79,10 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
       // Counted in plain cells on the hot path (countRequest), added here when scraped.
       collect () { flushRequestCells(this, requestCells) }
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new CellHistogram({
       name: 'pave_proxy_upstream_duration_seconds',
       help: 'Time from sending a request to PAVE to receiving its response headers.',
-      labelNames: ['account'],
+      labelName: 'account',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers
     }),
@@ -89,7 +94,13 @@ export function createMetrics (options: MetricsOptions = {}): Metrics {
     resigned: new Counter({ name: 'pave_proxy_resigned_requests_total', help: 'Requests re-signed and sent again after a 403 because the clock offset had moved.', labelNames: ['account'], registers }),
     retries: new Counter({ name: 'pave_proxy_upstream_retries_total', help: 'Requests retried after a connection failure before any byte was sent.', labelNames: ['account'], registers }),
     traceExportFailures: new Counter({ name: 'pave_proxy_trace_export_failures_total', help: 'Batches of trace spans the collector did not take.', registers }),
-    upstreamResponses: new Counter({ name: 'pave_proxy_upstream_responses_total', help: 'Answers from PAVE passed to callers, by account and status code.', labelNames: ['account', 'status'], registers }),
+    upstreamResponses: new Counter({
+      name: 'pave_proxy_upstream_responses_total',
+      help: 'Answers from PAVE passed to callers, by account and status code.',
+      labelNames: ['account', 'status'],
+      registers,
+      collect () { flushStatusCounts(this, upstreamCells) }
+    }),
     queued: new Gauge({
       name: 'pave_proxy_requests_queued',
       help: 'Requests waiting for a place in the admission gate.',
@@ -154,20 +165,30 @@ function flushRequestCells (counter: Counter<'account' | 'method' | 'status_clas
 
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 
-/** Counts one answer of PAVE passed to a caller (children looked up once, as in {@link countRequest}). */
-export function countUpstreamResponse (metrics: Metrics, account: string, status: number): void {
-  const key = `${account} ${status}`
-  let child = upstreamChildren.get(metrics)?.get(key)
-  if (child === undefined) {
-    child = metrics.upstreamResponses.labels(account, String(status))
-    let children = upstreamChildren.get(metrics)
-    if (children === undefined) upstreamChildren.set(metrics, children = new Map())
-    children.set(key, child)
-  }
-  child.inc()
+/** One account's answers from PAVE not yet scraped, by status code: `counts.set(status, (counts.get(status) ?? 0) + 1)`. */
+export type StatusCounts = Map<number, number>
+
+/** An account's counts behind `pave_proxy_upstream_responses_total`, found once (per forward context) and added to in place. */
+export function upstreamStatusCounts (metrics: Metrics, account: string): StatusCounts {
+  let counts = metrics.upstreamCells.get(account)
+  if (counts === undefined) metrics.upstreamCells.set(account, counts = new Map())
+  return counts
 }
 
-const upstreamChildren = new WeakMap<Metrics, Map<string, Counter.Internal>>()
+/** Counts one answer of PAVE passed to a caller. */
+export function countUpstreamResponse (counts: StatusCounts, status: number): void {
+  counts.set(status, (counts.get(status) ?? 0) + 1)
+}
+
+function flushStatusCounts (counter: Counter<'account' | 'status'>, cells: Map<string, StatusCounts>): void {
+  for (const [account, counts] of cells) {
+    for (const [status, count] of counts) {
+      if (count === 0) continue
+      counter.inc({ account, status: String(status) }, count)
+      counts.set(status, 0)
+    }
+  }
+}
 
 /** `2xx`, `4xx`… for a status code. */
 export function statusClass (status: number): string {

@@ -25,7 +25,7 @@ import { IncomingMessage, type IncomingHttpHeaders, type OutgoingHttpHeaders, ty
 import { util, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccountConfig } from '../config/schema.js'
-import { countUpstreamResponse, type Metrics } from '../observe/metrics.js'
+import { countUpstreamResponse, type Metrics, type StatusCounts } from '../observe/metrics.js'
 import { attemptAnswered, attemptEnded, type ResendReason, type Tracing } from '../observe/tracing.js'
 import type { Span } from '@opentelemetry/api'
 import { OFFSET_CHANGE_REMINT_MS, type Signer } from '../signing/signer.js'
@@ -72,7 +72,9 @@ export interface ForwardContext {
   readonly dispatcher: Dispatcher
   readonly signer: Signer
   readonly metrics: Metrics
-  /** This account's child of the upstream latency histogram. */
+  /** This account's counts of PAVE's answers by status (`pave_proxy_upstream_responses_total`). */
+  readonly statusCounts: StatusCounts
+  /** This account's cell of the upstream latency histogram. */
   readonly latency: { observe: (seconds: number) => void }
   readonly clockSkew: ClockSkew | undefined
   readonly retries: number
@@ -268,7 +270,7 @@ class Forwarding implements DispatchHandler {
       }
     }
     if (statusCode > 599) throw new ProxyError('PAVE_PROXY_UPSTREAM_BAD_RESPONSE')
-    countUpstreamResponse(context.metrics, context.accountName, statusCode)
+    countUpstreamResponse(context.statusCounts, statusCode)
     const { res, raw, id } = this.#request
     res.writeHead(statusCode, responseHeaders(answer, id, raw.complete))
     this.#writing = true
