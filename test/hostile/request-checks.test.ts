@@ -89,9 +89,12 @@ t.test('the client-error handler', async (t) => {
   handle(error('HPE_INVALID_EOF_STATE'), lost)
   t.same(lost.wrote, [])
   t.ok(lost.destroyed)
+  const codeless = fakeSocket({ writable: true })
+  handle(new Error('no code at all'), codeless)
+  t.match(codeless.wrote[0], /^HTTP\/1\.1 400 Bad Request\r\n/, 'an error without a code is a bad request, not a lost connection')
   t.same(lines.map(([level, , msg]) => `${level} ${msg}`), [
     'info refused a malformed request', 'info refused a malformed request', 'info refused a malformed request',
-    'info refused a malformed request', 'debug a caller\'s connection was lost'
+    'info refused a malformed request', 'debug a caller\'s connection was lost', 'info refused a malformed request'
   ])
   t.match(lines[2]?.[1], { inResponse: true })
 

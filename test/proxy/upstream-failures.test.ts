@@ -74,3 +74,14 @@ t.test('an upstream that stalls mid-body is cut after the idle timeout', async (
   t.equal(res.statusCode, 200, 'headers were already forwarded')
   await t.rejects(res.body.arrayBuffer(), 'the truncated body ends in an error, not a hang')
 })
+
+t.test('a small body kept for a re-sign, upstream unreachable: 502, and the kept copy is let go without an error of its own', async (t) => {
+  const port = await closedPort()
+  const proxy = await startProxy({ upstreamUrl: `http://127.0.0.1:${port}`, env: { PAVE_CLOCK_SKEW_CORRECTION: 'true' } })
+  t.teardown(() => proxy.close())
+  for (const attempt of [1, 2]) {
+    const res = await request(`${proxy.url}/v1/sessions`, { method: 'POST', body: '{"kept":true}', headers: { 'content-type': 'application/json' } })
+    t.equal(res.statusCode, 502, `attempt ${attempt}`)
+    t.same(await res.body.json(), { code: 'PAVE_PROXY_UPSTREAM_UNREACHABLE', message: 'The PAVE API could not be reached, or closed the connection before answering.' })
+  }
+})
