@@ -55,7 +55,7 @@ t.test('non-root, exposed port, stop signal, health check, entrypoint', async (t
 
   const [entrypoint = '[]'] = instructions(runtime, 'ENTRYPOINT')
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }
-  t.same(execForm(entrypoint), ['node', `/app/${pkg.bin['pave-proxy'] ?? '?'}`], 'exec form, so node is PID 1 and gets SIGTERM itself')
+  t.same(execForm(entrypoint), ['node', '--max-semi-space-size=8', `/app/${pkg.bin['pave-proxy'] ?? '?'}`], 'exec form, so node is PID 1 and gets SIGTERM itself; the young generation capped (Node 24 sizes it from the host)')
 })
 
 t.test('every environment name the image sets is read by pave-proxy (PATH aside)', async (t) => {
