@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
+import { parseAllDocuments } from 'yaml'
 import { startPaveMock } from '../../src/mock/server.js'
 import type { FaultRule } from '../../src/mock/faults.js'
 
@@ -133,7 +134,8 @@ async function main (): Promise<void> {
   const outFile = join(outDir, 'proxy-output.log')
   const output = createWriteStream(outFile)
   const built = join(ROOT, 'dist/main.js')
-  const args = existsSync(built) ? [built] : ['--import', 'tsx', join(ROOT, 'src/main.ts')]
+  // The node flags of the image's ENTRYPOINT (the young generation's cap), so the memory checked is the container's.
+  const args = [...imageNodeFlags(), ...(existsSync(built) ? [built] : ['--import', 'tsx', join(ROOT, 'src/main.ts')])]
   const child = spawn(process.execPath, args, {
     env: {
       PATH: process.env.PATH ?? '',
@@ -161,7 +163,7 @@ async function main (): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try { await request(`${base}/readyz`, { dispatcher: client }).then(async (r) => await r.body.dump()); break } catch { await sleep(100) }
   }
-  process.stdout.write(`soak: proxy pid ${pid} on ${base} (${args[0] === built ? 'dist/main.js' : 'src/main.ts via tsx'}), mock on ${mock.url}; ${DURATION_S} s at ${RATE} req/s, ${ABORTS} callers who leave\n`)
+  process.stdout.write(`soak: proxy pid ${pid} on ${base} (node ${args.join(' ').replace(ROOT, '')}), mock on ${mock.url}; ${DURATION_S} s at ${RATE} req/s, ${ABORTS} callers who leave\n`)
 
   const sessions: string[] = []
   let outstanding = 0
@@ -334,8 +336,11 @@ async function main (): Promise<void> {
   const rssDrift = median(rssValues.slice(-third)) - median(rssValues.slice(0, third))
   const sorted = [...stats.latencies].sort((a, b) => a - b)
   const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
+  const limit = sidecarMemoryLimit()
+  const peak = Math.max(...samples.map((s) => s.rss))
   const checks = {
     'no unexpected outcome': stats.unexpected.length === 0,
+    [`RSS below the Kubernetes sidecar's memory limit (${limit.text}) all along`]: peak < limit.bytes,
     [`RSS within ${RSS_BAND_MIB} MiB after warm-up`]: rssBand <= RSS_BAND_MIB * MiB,
     [`RSS drift at most ${RSS_DRIFT_MIB} MiB`]: rssDrift <= RSS_DRIFT_MIB * MiB,
     'file descriptors back to the idle baseline': final.fds <= idleStart.fds,
@@ -354,6 +359,8 @@ async function main (): Promise<void> {
     bursts: stats.bursts,
     latencyMs: { p50: pct(0.5), p99: pct(0.99), max: sorted[sorted.length - 1] },
     rssMiB: {
+      peak: +(peak / MiB).toFixed(1),
+      kubernetesLimit: +(limit.bytes / MiB).toFixed(1),
       idleAtStart: +(idleStart.rss / MiB).toFixed(1),
       warm: baseline !== undefined ? +(baseline.rss / MiB).toFixed(1) : undefined,
       min: +(Math.min(...rssValues) / MiB).toFixed(1),
@@ -387,3 +394,24 @@ main().catch((error: unknown) => {
   process.stderr.write(`soak: ${(error as Error).stack ?? String(error)}\n`)
   process.exitCode = 1
 })
+
+/** The memory limit of the pave-proxy container in deploy/kubernetes/sidecar/deployment.yaml (Ki, Mi or Gi). */
+function sidecarMemoryLimit (): { text: string, bytes: number } {
+  const file = fileURLToPath(new URL('../../deploy/kubernetes/sidecar/deployment.yaml', import.meta.url))
+  for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    const pod = (document.toJS() as { spec?: { template?: { spec?: Record<string, unknown> } } } | null)?.spec?.template?.spec
+    const containers = [...(pod?.initContainers as unknown[] ?? []), ...(pod?.containers as unknown[] ?? [])] as Array<{ name?: string, resources?: { limits?: { memory?: string } } }>
+    const text = containers.find((c) => c.name === 'pave-proxy')?.resources?.limits?.memory
+    const match = /^(\d+)(Ki|Mi|Gi)$/.exec(text ?? '')
+    if (text !== undefined && match !== null) return { text, bytes: Number(match[1]) * { Ki: 1024, Mi: MiB, Gi: 1024 * MiB }[match[2] as 'Ki' | 'Mi' | 'Gi'] }
+  }
+  throw new Error(`${file}: no memory limit (Ki, Mi or Gi) for the pave-proxy container`)
+}
+
+/** The flags between `node` and the script in the Dockerfile's ENTRYPOINT. */
+function imageNodeFlags (): string[] {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8')
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
+  const form = entrypoint !== undefined ? JSON.parse(entrypoint) as string[] : []
+  return form.slice(1, -1)
+}
