@@ -12,8 +12,8 @@ import {
   type PodDisruptionBudget, type PodSpec, type Probe, type SecurityContext, type Service
 } from './manifests.js'
 
-/** What was measured of one proxy process: resident memory at rest and under load, CPU at rest. */
-const MEASURED = { restRssMiB: 50, loadedRssMiB: 120, restCpu: 0.05 }
+/** What was measured of one proxy process (Node 24 with the image's node flags, docs/PERFORMANCE.md): resident memory at rest and under 50 connections, CPU at rest. */
+const MEASURED = { restRssMiB: 102, loadedRssMiB: 136, restCpu: 0.05 }
 const FOLDERS = ['sidecar', 'gateway', 'monitoring'] as const
 /** The folders whose Deployments run the proxy. */
 const PROXY_FOLDERS = ['sidecar', 'gateway'] as const
