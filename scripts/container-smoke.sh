@@ -169,7 +169,7 @@ check "user" "65532:65532" "$(inspect '{{.Config.User}}')"
 check "stop signal" "SIGTERM" "$(inspect '{{.Config.StopSignal}}')"
 check "exposed port" "map[8080/tcp:{}]" "$(inspect '{{.Config.ExposedPorts}}')"
 check "healthcheck" '[CMD node /app/dist/healthcheck.js]' "$(inspect '{{.Config.Healthcheck.Test}}')"
-check "entrypoint" '[node /app/dist/main.js]' "$(inspect '{{.Config.Entrypoint}}')"
+check "entrypoint" '[node --max-semi-space-size=8 /app/dist/main.js]' "$(inspect '{{.Config.Entrypoint}}')"
 check_match "environment" '(^| )HOST=0\.0\.0\.0( |$)' "$(inspect '{{range .Config.Env}}{{.}} {{end}}')"
 
 step "image contents: no shell, no npm, production dependencies only"
