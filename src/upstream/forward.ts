@@ -358,7 +358,7 @@ class Forwarding implements DispatchHandler {
  * any more). The caller's request itself is marked destroyed without destroying its
  * socket (as undici does), so the proxy's error can still be written to it.
  */
-function destroyBody (body: Readable): void {
+export function destroyBody (body: Readable): void {
   if (body.destroyed) return
   if (body instanceof IncomingMessage) (body as { socket: unknown }).socket = null
   body.destroy()
