@@ -23,8 +23,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
-import { parseAllDocuments } from 'yaml'
 import { startPaveMock } from '../../src/mock/server.js'
+import { kubernetesObjects, only, proxyContainers, quantity, readDockerfile, type Deployment } from '../deploy/manifests.js'
 import type { FaultRule } from '../../src/mock/faults.js'
 
 const knob = (name: string, fallback: number): number => {
@@ -395,23 +395,17 @@ main().catch((error: unknown) => {
   process.exitCode = 1
 })
 
-/** The memory limit of the pave-proxy container in deploy/kubernetes/sidecar/deployment.yaml (Ki, Mi or Gi). */
+/** The memory limit of the pave-proxy container in deploy/kubernetes/sidecar/, as written and in bytes. */
 function sidecarMemoryLimit (): { text: string, bytes: number } {
-  const file = fileURLToPath(new URL('../../deploy/kubernetes/sidecar/deployment.yaml', import.meta.url))
-  for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
-    const pod = (document.toJS() as { spec?: { template?: { spec?: Record<string, unknown> } } } | null)?.spec?.template?.spec
-    const containers = [...(pod?.initContainers as unknown[] ?? []), ...(pod?.containers as unknown[] ?? [])] as Array<{ name?: string, resources?: { limits?: { memory?: string } } }>
-    const text = containers.find((c) => c.name === 'pave-proxy')?.resources?.limits?.memory
-    const match = /^(\d+)(Ki|Mi|Gi)$/.exec(text ?? '')
-    if (text !== undefined && match !== null) return { text, bytes: Number(match[1]) * { Ki: 1024, Mi: MiB, Gi: 1024 * MiB }[match[2] as 'Ki' | 'Mi' | 'Gi'] }
-  }
-  throw new Error(`${file}: no memory limit (Ki, Mi or Gi) for the pave-proxy container`)
+  const [deployment] = only<Deployment>(kubernetesObjects('sidecar'), 'Deployment')
+  const text = deployment !== undefined ? proxyContainers(deployment.spec.template.spec)[0]?.resources?.limits?.memory : undefined
+  const bytes = quantity(text)
+  if (text === undefined || !Number.isFinite(bytes)) throw new Error('deploy/kubernetes/sidecar: no memory limit for the pave-proxy container')
+  return { text, bytes }
 }
 
-/** The flags between `node` and the script in the Dockerfile's ENTRYPOINT. */
+/** The flags between `node` and the script in the image's ENTRYPOINT. */
 function imageNodeFlags (): string[] {
-  const dockerfile = readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8')
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
-  const form = entrypoint !== undefined ? JSON.parse(entrypoint) as string[] : []
-  return form.slice(1, -1)
+  const entrypoint = readDockerfile().stages.at(-1)?.instructions.find((i) => i.keyword === 'ENTRYPOINT')?.args
+  return entrypoint !== undefined ? (JSON.parse(entrypoint) as string[]).slice(1, -1) : []
 }
