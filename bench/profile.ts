@@ -250,11 +250,12 @@ async function main (): Promise<void> {
   const profDir = join(tmp, 'prof')
   mkdirSync(profDir, { recursive: true })
   const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=200', `--import=${memoryPreload(tmp)}`]
-  const sink = variant.prepare !== undefined ? await startTraceSink() : undefined
+  // Started only when the variant asks for it, as in the bench.
+  let sink: Awaited<ReturnType<typeof startTraceSink>> | undefined
   const prepared = await variant.prepare?.({
     dir: join(tmp, 'variant'),
     redisUrl: async () => (await startBenchRedis(join(tmp, 'redis'), cores.upstream)).url,
-    traceSinkUrl: async () => (sink as { url: string }).url
+    traceSinkUrl: async () => (sink ??= await startTraceSink()).url
   })
   const reference = REFERENCES[variant.name]
   const pave = reference !== undefined ? await startBenchServer(variant.name, reference, upstreamOrigin, cores.proxy, knobs.node, nodeFlags) : await startPaveProxy({

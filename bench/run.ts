@@ -14,7 +14,7 @@
  * Prints the tables and the targets of issue 15; writes bench/results/latest.json.
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { loadNote, setUp, progress, writeResult } from './lib/setup.js'
@@ -26,7 +26,6 @@ import {
 } from './lib/contenders.js'
 import { PAVE_VARIANTS, type PaveVariant, type PrepareContext } from './lib/variants.js'
 import { startBenchRedis } from './lib/limits.js'
-import { mkdirSync } from 'node:fs'
 import { median } from './lib/stats.js'
 import { fmtFixed, fmtInt, fmtMB, fmtRatio, fmtUs, MB, renderTable, renderTargets, type Target } from './lib/table.js'
 import { BENCH_PATH } from './lib/fixture.js'
